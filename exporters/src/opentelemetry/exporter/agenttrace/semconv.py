@@ -1,0 +1,98 @@
+"""Every span and resource attribute key AgentTrace reads or writes, defined once.
+
+The GenAI keys follow the current OpenTelemetry GenAI semantic conventions (status "Development",
+maintained in open-telemetry/semantic-conventions-genai): `gen_ai.provider.name` rather than the
+deprecated `gen_ai.system`, and `gen_ai.input.messages` / `gen_ai.output.messages` span attributes
+rather than the deprecated per-message events. Keys the conventions do not cover live under
+`agenttrace.`. The instrumentation (`agenttrace`) and the exporter both import this module, so a
+renamed key cannot drift between writer and reader.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- GenAI semantic conventions -----------------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_AGENT_ID: Final = "gen_ai.agent.id"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+
+# Well-known values of gen_ai.operation.name and gen_ai.tool.type.
+OPERATION_INVOKE_AGENT: Final = "invoke_agent"
+OPERATION_CHAT: Final = "chat"
+OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+TOOL_TYPE_FUNCTION: Final = "function"
+
+# --- Other OpenTelemetry conventions --------------------------------------------------------------
+ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+HOST_CPU_MODEL_NAME: Final = "host.cpu.model.name"
+
+# OpenInference (Arize Phoenix and friends) reads the span kind from this key.
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+
+# --- AgentTrace's own keys ------------------------------------------------------------------------
+# Root span: the run's prompt and row metadata (`agenttrace.metadata.<key>` -> metadata[key]).
+PROMPT: Final = "agenttrace.prompt"
+METADATA_PREFIX: Final = "agenttrace.metadata."
+# Model step.
+STEP_NUMBER: Final = "agenttrace.step.number"
+# Tool call: the release's repr form of the arguments, the exit code, early generator close.
+TOOL_INPUT_REPR: Final = "agenttrace.tool.input"
+TOOL_EXIT_CODE: Final = "agenttrace.tool.exit_code"
+GENERATOR_CLOSED_EARLY: Final = "agenttrace.generator.closed_early"
+# Per-tool telemetry (schema 0.3.0 `telemetry` object) and the method that measured it.
+TELEMETRY_USER_TIME_S: Final = "agenttrace.telemetry.user_time_s"
+TELEMETRY_SYSTEM_TIME_S: Final = "agenttrace.telemetry.system_time_s"
+TELEMETRY_MAX_RSS_BYTES: Final = "agenttrace.telemetry.max_rss_bytes"
+TELEMETRY_READ_BYTES: Final = "agenttrace.telemetry.read_bytes"
+TELEMETRY_WRITE_BYTES: Final = "agenttrace.telemetry.write_bytes"
+TELEMETRY_METHOD: Final = "agenttrace.telemetry.method"
+# How the peak RSS was scoped: "child" (the tool's own child processes), "call" (process peak reset
+# at the call's start), or "process" (the process's lifetime peak).
+TELEMETRY_PEAK_SCOPE: Final = "agenttrace.telemetry.peak_scope"
+# Content capture and truncation bookkeeping.
+CONTENT_CAPTURED: Final = "agenttrace.content.captured"
+
+# Resource attributes with no OpenTelemetry convention.
+HOST_CPU_LOGICAL_COUNT: Final = "agenttrace.host.cpu.logical_count"
+HOST_CPU_PHYSICAL_COUNT: Final = "agenttrace.host.cpu.physical_count"
+HOST_MEMORY_TOTAL_BYTES: Final = "agenttrace.host.memory.total_bytes"
+
+TELEMETRY_KEYS: Final = (
+    TELEMETRY_USER_TIME_S,
+    TELEMETRY_SYSTEM_TIME_S,
+    TELEMETRY_MAX_RSS_BYTES,
+    TELEMETRY_READ_BYTES,
+    TELEMETRY_WRITE_BYTES,
+)
+
+# Names of the telemetry methods, as recorded in row metadata.
+TELEMETRY_METHOD_PRECISE: Final = "precise"
+TELEMETRY_METHOD_COMPAT: Final = "agenttrace-0.3"
+TELEMETRY_METHOD_NONE: Final = "none"
+
+SCHEMA_VERSION: Final = "0.3.0"

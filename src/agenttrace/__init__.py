@@ -1,0 +1,58 @@
+"""AgentTrace: OpenTelemetry tracing for tool-using LLM agents.
+
+Decorate an agent (`@agent`), its model calls (`@llm`) and its tools (`@tool`), call
+`configure()`, and every run becomes an `invoke_agent` span with `chat` and `execute_tool` children
+carrying GenAI-convention attributes and per-tool OS telemetry.
+"""
+
+from opentelemetry.exporter.agenttrace import semconv
+
+from agenttrace._configure import build_resource, configure
+from agenttrace._context import ContextThreadPoolExecutor, propagate
+from agenttrace._decorators import agent, llm, tool
+from agenttrace._genai import StepRecord, ToolCallRecord
+from agenttrace._invocations import (
+    AgentRun,
+    LLMCall,
+    ToolCall,
+    agent_run,
+    current_agent_run,
+    current_invocation,
+    current_tool_call,
+    llm_call,
+    set_run_metadata,
+    tool_call,
+    using_call_id,
+)
+from agenttrace._subprocess import Popen, run
+from agenttrace._telemetry import Telemetry, maxrss_to_bytes
+from agenttrace.version import __version__
+
+__all__ = [
+    "AgentRun",
+    "ContextThreadPoolExecutor",
+    "LLMCall",
+    "Popen",
+    "StepRecord",
+    "Telemetry",
+    "ToolCall",
+    "ToolCallRecord",
+    "__version__",
+    "agent",
+    "agent_run",
+    "build_resource",
+    "configure",
+    "current_agent_run",
+    "current_invocation",
+    "current_tool_call",
+    "llm",
+    "llm_call",
+    "maxrss_to_bytes",
+    "propagate",
+    "run",
+    "semconv",
+    "set_run_metadata",
+    "tool",
+    "tool_call",
+    "using_call_id",
+]

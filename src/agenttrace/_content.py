@@ -1,0 +1,259 @@
+"""Turning arbitrary Python values into safe, redacted, bounded span attribute strings.
+
+Every value a decorator records goes through `Renderer`: serialise (never raising), redact, then
+bound. The order matters: redaction runs on the whole text before it is cut, so a secret that
+straddles the cut is still caught, and the bound is applied last so the limit holds for what the
+exporter finally sees. Span attributes only take primitives, so structured values become JSON text;
+a JSON value that is too long stays valid JSON (long strings inside it are shortened, each with a
+marker naming its original length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: Signature of a user redaction hook: it receives the attribute key and the rendered text and
+#: returns the text to record.
+RedactionHook = Callable[[str, str], str]
+
+_MARKER = "…[agenttrace: truncated, original length {n} chars]"
+_MIN_LEAF = 16  # shortest a string inside a JSON value is cut to before giving up on the structure
+
+# Secrets that must never reach an exporter. Each pattern keeps its recognisable prefix so a reader
+# can tell what kind of secret was removed.
+_SECRET_PATTERNS: tuple[str, ...] = (
+    r"(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._~+/=-]{8,}",
+    r"(?P<sk>\bsk-(?:proj-|ant-)?)[A-Za-z0-9_-]{16,}",
+    r"(?P<gh>\bgh[pousr]_)[A-Za-z0-9]{20,}",
+    r"(?P<hf>\bhf_)[A-Za-z0-9]{20,}",
+    r"(?P<aws>\bAKIA)[0-9A-Z]{16}\b",
+    r"(?P<slack>\bxox[abprs]-)[A-Za-z0-9-]{10,}",
+    r"(?P<google>\bAIza)[0-9A-Za-z_-]{35}",
+)
+_REDACTED = "[REDACTED]"
+
+
+class Redactor:
+    """Replaces secrets and host paths in rendered text before any exporter sees it.
+
+    `paths` maps a host directory to its placeholder (the release mapped its fixture root to
+    `/testdata`); the user's home directory maps to `~` unless `redact_home` is off. Longer paths
+    win over their parents. `hook` runs last, on every value, with the attribute key.
+    """
+
+    __slots__ = ("_pattern", "_path_map", "_hook")
+
+    def __init__(
+        self,
+        *,
+        secrets: bool = True,
+        paths: Mapping[str, str] | None = None,
+        redact_home: bool = True,
+        hook: RedactionHook | None = None,
+    ) -> None:
+        path_map: dict[str, str] = {}
+        if redact_home:
+            home = os.path.expanduser("~")
+            if home and home != "/":
+                path_map[home.rstrip("/")] = "~"
+        for root, placeholder in (paths or {}).items():
+            root = os.fspath(root).rstrip("/")
+            if root:
+                path_map[root] = placeholder
+        alternatives: list[str] = []
+        if secrets:
+            alternatives.extend(_SECRET_PATTERNS)
+        # A path matches only as a whole path component: "/home/al" must not eat "/home/alice".
+        for index, root in enumerate(sorted(path_map, key=len, reverse=True)):
+            alternatives.append(rf"(?P<path{index}>{re.escape(root)})(?![\w.-])")
+        self._path_map = {
+            f"path{index}": path_map[root]
+            for index, root in enumerate(sorted(path_map, key=len, reverse=True))
+        }
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._hook = hook
+
+    def _replace(self, match: re.Match[str]) -> str:
+        group = match.lastgroup or ""
+        if group in self._path_map:
+            return self._path_map[group]
+        return match.group(group) + _REDACTED
+
+    def __call__(self, key: str, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(self._replace, text)
+        if self._hook is not None:
+            try:
+                hooked = self._hook(key, text)
+            except Exception:  # a broken hook must not break the user's agent: drop the value
+                return _REDACTED
+            text = hooked if isinstance(hooked, str) else str(hooked)
+        return text
+
+
+def _json_default(value: Any) -> Any:
+    """Fallback for `json.dumps`: a faithful-enough rendering of anything JSON lacks."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{len(raw)} bytes: {raw[:64]!r}>"
+    if isinstance(value, (set, frozenset)):
+        items = list(value)
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    for method in ("model_dump", "to_dict", "_asdict"):  # pydantic v2, many SDK objects, namedtuple
+        dump = getattr(value, method, None)
+        if callable(dump):
+            try:
+                return dump()
+            except Exception:
+                break
+    return _safe_repr(value)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a __repr__ that raises must not reach the user
+        return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+
+
+def _sanitise(value: Any, seen: set[int]) -> Any:
+    """Slow path: replace cycles and non-finite floats so the value serialises as strict JSON."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, (dict, list, tuple, set, frozenset)) or hasattr(value, "__dict__"):
+        marker = id(value)
+        if marker in seen:
+            return "<cycle>"
+        seen = seen | {marker}
+    if isinstance(value, Mapping):
+        return {str(key): _sanitise(item, seen) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitise(item, seen) for item in value]
+    try:
+        converted = _json_default(value)
+    except Exception:
+        converted = _safe_repr(value)
+    if isinstance(converted, str) or converted is value:
+        return converted
+    return _sanitise(converted, seen)
+
+
+def to_json(value: Any) -> str:
+    """Strict JSON text for any value; never raises."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default)
+    except (ValueError, TypeError, RecursionError):
+        pass
+    try:
+        return json.dumps(
+            _sanitise(value, set()), ensure_ascii=False, allow_nan=False, default=_safe_repr
+        )
+    except Exception as exc:
+        return json.dumps(f"<unserialisable {type(value).__name__}: {type(exc).__name__}>")
+
+
+def to_text(value: Any) -> str:
+    """Text of a value: strings as they are, everything else as JSON."""
+    return value if isinstance(value, str) else to_json(value)
+
+
+def to_repr(value: Any) -> str:
+    """`repr`, never raising (the release's `tool_input` form is Python repr)."""
+    return _safe_repr(value)
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """Cut `text` to `limit` characters plus a marker that records the original length."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + _MARKER.format(n=len(text))
+
+
+def _shorten_leaves(value: Any, leaf_limit: int) -> Any:
+    if isinstance(value, str):
+        return truncate_text(value, leaf_limit)
+    if isinstance(value, dict):
+        return {key: _shorten_leaves(item, leaf_limit) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shorten_leaves(item, leaf_limit) for item in value]
+    return value
+
+
+def truncate_json(text: str, limit: int) -> str:
+    """Bound JSON text to about `limit` characters and keep it valid JSON.
+
+    Long strings inside the value are shortened first (the shape a reader expects survives); if
+    the structure alone is too big, the whole value becomes an object saying so, with a prefix.
+    """
+    if len(text) <= limit:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return json.dumps(truncate_text(text, limit), ensure_ascii=False)
+    if isinstance(value, str):
+        return json.dumps(truncate_text(value, limit), ensure_ascii=False)
+    leaf_limit = limit // 2
+    while leaf_limit >= _MIN_LEAF:
+        shortened = json.dumps(_shorten_leaves(value, leaf_limit), ensure_ascii=False)
+        if len(shortened) <= limit + len(_MARKER) + 16:
+            return shortened
+        leaf_limit //= 2
+    return json.dumps(
+        {
+            "agenttrace.truncated": True,
+            "original_length": len(text),
+            "prefix": text[: max(limit - 128, 0)],
+        },
+        ensure_ascii=False,
+    )
+
+
+class Renderer:
+    """Serialise, redact and bound values for span attributes, with one configuration."""
+
+    __slots__ = ("limit", "redactor")
+
+    def __init__(self, limit: int, redactor: Redactor | None) -> None:
+        self.limit = limit
+        self.redactor = redactor
+
+    def text(self, key: str, value: Any) -> str:
+        """A plain-text attribute (tool output, prompt, model text)."""
+        text = to_text(value)
+        if self.redactor is not None:
+            text = self.redactor(key, text)
+        return truncate_text(text, self.limit)
+
+    def json(self, key: str, value: Any) -> str:
+        """A JSON attribute (arguments, messages): valid JSON however long the value."""
+        text = to_json(value)
+        if self.redactor is not None:
+            text = self.redactor(key, text)
+        return truncate_json(text, self.limit)
+
+    def repr(self, key: str, text: str) -> str:
+        """An already-built repr string (the release's `kwargs={...}` tool input)."""
+        if self.redactor is not None:
+            text = self.redactor(key, text)
+        return truncate_text(text, self.limit)

@@ -1,0 +1,455 @@
+"""Invocation objects: one per agent run, model step and tool call, each owning one span.
+
+An invocation starts its span when it is created, becomes the current span while attached, and
+ends the span exactly once (`finish` or `fail`, whichever comes first; later calls do nothing).
+Decorators and the context-manager forms (`agent_run`, `llm_call`, `tool_call`) are thin drivers
+of these objects, so every entry point records the same attributes. Nothing here raises into the
+user's code: a failure to render a value drops that value, never the span or the call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.exporter.agenttrace import semconv
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from agenttrace import _settings
+from agenttrace._genai import StepRecord, input_messages, step_from_completion
+from agenttrace._telemetry import ChildUsage
+from agenttrace.version import __version__
+
+_logger = logging.getLogger(__name__)
+
+_tracer = trace.get_tracer("agenttrace", __version__)
+
+_INVOCATION_KEY = otel_context.create_key("agenttrace-invocation")
+_RUN_KEY = otel_context.create_key("agenttrace-agent-run")
+_CALL_ID_KEY = otel_context.create_key("agenttrace-pending-call-id")
+
+_UNSET: Any = object()
+
+
+def _metadata_value(renderer: Any, key: str, value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return renderer.json(key, value)
+
+
+class _Invocation:
+    """Common life cycle: start the span, attach/detach it, end it exactly once."""
+
+    __slots__ = ("span", "settings", "_context", "_token", "_ended")
+
+    _span_kind = SpanKind.INTERNAL
+
+    def __init__(self, name: str, attributes: dict[str, Any], parent: Any) -> None:
+        self.span = _tracer.start_span(
+            name, context=parent, kind=self._span_kind, attributes=attributes
+        )
+        self._context = otel_context.set_value(
+            _INVOCATION_KEY, self, trace.set_span_in_context(self.span, parent)
+        )
+        self._token: Any = None
+        self._ended = False
+
+    # -- context ----------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Make this invocation's span current (until `detach`)."""
+        self._token = otel_context.attach(self._context)
+
+    def detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            otel_context.detach(token)
+
+    def __enter__(self) -> Any:
+        self.attach()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.detach()
+        if exc is None:
+            self.finish()
+        else:
+            self.fail(exc)
+
+    # -- ending -----------------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def finish(self, result: Any = _UNSET) -> None:
+        """End the span successfully, recording `result` when given."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self._on_finish(result)
+        except Exception:  # never into the user's code
+            _logger.debug("agenttrace: recording the result failed", exc_info=True)
+        self.span.end()
+
+    def fail(self, exc: BaseException) -> None:
+        """End the span with status ERROR and the exception recorded (the caller re-raises)."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self.span.record_exception(exc, escaped=True)
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+            self._on_fail(exc)
+        except Exception:
+            _logger.debug("agenttrace: recording the failure failed", exc_info=True)
+        self.span.end()
+
+    def close_early(self) -> None:
+        """End the span of a generator that was closed before it was exhausted."""
+        if not self._ended:
+            self.span.set_attribute(semconv.GENERATOR_CLOSED_EARLY, True)
+            self.finish()
+
+    def _on_finish(self, result: Any) -> None:  # pragma: no cover - overridden
+        pass
+
+    def _on_fail(self, exc: BaseException) -> None:
+        pass
+
+
+class AgentRun(_Invocation):
+    """An agent run: the root `invoke_agent {name}` span, which becomes one AgentTrace row."""
+
+    __slots__ = ("name", "_steps")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        prompt: Any = None,
+        model: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        parent: Any = None,
+    ) -> None:
+        settings = _settings.current()
+        parent = otel_context.get_current() if parent is None else parent
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: name,
+            semconv.OPENINFERENCE_SPAN_KIND: "AGENT",
+            semconv.CONTENT_CAPTURED: settings.capture_content,
+            semconv.TELEMETRY_METHOD: settings.probe.method
+            if settings.probe
+            else semconv.TELEMETRY_METHOD_NONE,
+        }
+        if model:
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+        if prompt is not None and settings.capture_content:
+            attributes[semconv.PROMPT] = settings.renderer.text(semconv.PROMPT, prompt)
+        for key, value in (metadata or {}).items():
+            if value is not None:
+                attr = semconv.METADATA_PREFIX + str(key)
+                attributes[attr] = _metadata_value(settings.renderer, attr, value)
+        self.settings = settings
+        self.name = name
+        self._steps = itertools.count(1)
+        super().__init__(f"{semconv.OPERATION_INVOKE_AGENT} {name}", attributes, parent)
+        self._context = otel_context.set_value(_RUN_KEY, self, self._context)
+
+    def next_step_number(self) -> int:
+        return next(self._steps)
+
+    def set_prompt(self, prompt: Any) -> None:
+        if self.settings.capture_content:
+            self.span.set_attribute(semconv.PROMPT, self.settings.renderer.text(semconv.PROMPT, prompt))
+
+    def set_model(self, model: str) -> None:
+        self.span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, model)
+
+    def set_metadata(self, **metadata: Any) -> None:
+        """Row metadata (`dataset_name`, `task_id`, `run_id`, `dataset_split`, anything else)."""
+        attributes = {}
+        for key, value in metadata.items():
+            if value is not None:
+                attr = semconv.METADATA_PREFIX + key
+                attributes[attr] = _metadata_value(self.settings.renderer, attr, value)
+        self.span.set_attributes(attributes)
+
+    def _on_finish(self, result: Any) -> None:
+        if result is not _UNSET and result is not None and self.settings.capture_content:
+            message = [{"role": "assistant", "parts": [{"type": "text", "content": result}]}]
+            self.span.set_attribute(
+                semconv.GEN_AI_OUTPUT_MESSAGES,
+                self.settings.renderer.json(semconv.GEN_AI_OUTPUT_MESSAGES, message),
+            )
+
+
+class LLMCall(_Invocation):
+    """One model generation: a `chat {model}` CLIENT span, one `llm_steps` entry."""
+
+    __slots__ = ("step_number",)
+
+    _span_kind = SpanKind.CLIENT
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        provider: str = "openai",
+        messages: Any = None,
+        request: Mapping[str, Any] | None = None,
+        parent: Any = None,
+    ) -> None:
+        settings = _settings.current()
+        parent = otel_context.get_current() if parent is None else parent
+        run = otel_context.get_value(_RUN_KEY, parent)
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_CHAT,
+            semconv.GEN_AI_PROVIDER_NAME: provider,
+            semconv.OPENINFERENCE_SPAN_KIND: "LLM",
+        }
+        if model:
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+        for key, value in (request or {}).items():  # temperature=0.2 -> gen_ai.request.temperature
+            if isinstance(value, (str, bool, int, float)):
+                attributes["gen_ai.request." + key] = value
+        self.step_number = run.next_step_number() if isinstance(run, AgentRun) else None
+        if self.step_number is not None:
+            attributes[semconv.STEP_NUMBER] = self.step_number
+        if messages is not None and settings.capture_content:
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = settings.renderer.json(
+                semconv.GEN_AI_INPUT_MESSAGES, input_messages(messages)
+            )
+        self.settings = settings
+        name = f"{semconv.OPERATION_CHAT} {model}" if model else semconv.OPERATION_CHAT
+        super().__init__(name, attributes, parent)
+
+    def record_step(self, step: StepRecord) -> None:
+        """Record what the generation produced (text, reasoning, tool calls, usage)."""
+        attributes: dict[str, Any] = {}
+        if step.response_model:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = step.response_model
+        if step.response_id:
+            attributes[semconv.GEN_AI_RESPONSE_ID] = step.response_id
+        if step.finish_reason:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (step.finish_reason,)
+        if step.input_tokens is not None:
+            attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = step.input_tokens
+        if step.output_tokens is not None:
+            attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = step.output_tokens
+        if step.reasoning_tokens is not None:
+            attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = step.reasoning_tokens
+        if self.settings.capture_content:
+            attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = self.settings.renderer.json(
+                semconv.GEN_AI_OUTPUT_MESSAGES, step.output_messages()
+            )
+        self.span.set_attributes(attributes)
+
+    def record_completion(self, completion: Any) -> None:
+        """Record an OpenAI-style chat completion (the `openai` object or its dict)."""
+        self.record_step(step_from_completion(completion))
+
+    def set_output(self, text: str | None = None, **step: Any) -> None:
+        """Record a generation by hand: `text`, `reasoning`, `tool_calls`, token counts..."""
+        self.record_step(StepRecord(text=text, **step))
+
+    def _on_finish(self, result: Any) -> None:
+        from agenttrace._genai import looks_like_completion
+
+        if result is _UNSET or result is None:
+            return
+        if isinstance(result, str):
+            self.record_step(StepRecord(text=result))
+        elif isinstance(result, StepRecord):
+            self.record_step(result)
+        elif looks_like_completion(result):
+            self.record_completion(result)
+
+
+class ToolCall(_Invocation):
+    """One tool call: an `execute_tool {name}` span with arguments, result, exit code, telemetry."""
+
+    __slots__ = ("name", "_probe", "_probe_state", "_children", "_exit_code")
+
+    def __init__(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        input_repr: str | None = None,
+        call_id: str | None = None,
+        description: str | None = None,
+        parent: Any = None,
+        settings: Any = None,
+    ) -> None:
+        settings = _settings.current() if settings is None else settings
+        parent = otel_context.get_current() if parent is None else parent
+        pending_id = otel_context.get_value(_CALL_ID_KEY, parent)
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: name,
+            semconv.GEN_AI_TOOL_TYPE: semconv.TOOL_TYPE_FUNCTION,
+            semconv.OPENINFERENCE_SPAN_KIND: "TOOL",
+        }
+        call_id = call_id or pending_id
+        if call_id:
+            attributes[semconv.GEN_AI_TOOL_CALL_ID] = str(call_id)
+        if description:
+            attributes[semconv.GEN_AI_TOOL_DESCRIPTION] = description
+        if settings.capture_content:
+            renderer = settings.renderer
+            if arguments is not None:
+                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = renderer.json(
+                    semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments
+                )
+                if input_repr is None:
+                    input_repr = "kwargs=" + repr(arguments) if isinstance(arguments, dict) else None
+            if input_repr is not None:
+                attributes[semconv.TOOL_INPUT_REPR] = renderer.repr(
+                    semconv.TOOL_INPUT_REPR, input_repr
+                )
+        self.settings = settings
+        self.name = name
+        self._children: list[ChildUsage] | None = None
+        self._exit_code: int | None = None
+        self._probe = settings.probe
+        self._probe_state: Any = None
+        super().__init__(f"{semconv.OPERATION_EXECUTE_TOOL} {name}", attributes, parent)
+        if pending_id is not None:
+            # The id named one call: tools this one calls in turn must not inherit it.
+            self._context = otel_context.set_value(_CALL_ID_KEY, None, self._context)
+
+    def attach(self) -> None:
+        self._token = otel_context.attach(self._context)
+        if self._probe is not None and self._probe_state is None:
+            self._probe_state = self._probe.start()
+
+    def set_result(self, result: Any) -> None:
+        """Record the tool's output now (the decorators do this with the return value)."""
+        if self.settings.capture_content:
+            self.span.set_attribute(
+                semconv.GEN_AI_TOOL_CALL_RESULT,
+                self.settings.renderer.text(semconv.GEN_AI_TOOL_CALL_RESULT, result),
+            )
+
+    def set_exit_code(self, code: int) -> None:
+        """The tool's exit code (0 = ok); overrides the one taken from subprocesses."""
+        self._exit_code = int(code)
+
+    def set_call_id(self, call_id: str) -> None:
+        self.span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, str(call_id))
+
+    def record_child(self, usage: ChildUsage) -> None:
+        """A subprocess this tool ran was reaped: count its own usage and its exit code."""
+        if self._children is None:
+            self._children = []
+        self._children.append(usage)
+
+    def _end_attributes(self, exit_code: int) -> dict[str, Any]:
+        attributes: dict[str, Any] = {semconv.TOOL_EXIT_CODE: exit_code}
+        if self._probe is not None and self._probe_state is not None:
+            figures = self._probe.stop(self._probe_state, self._children)
+            self._probe_state = None
+            attributes[semconv.TELEMETRY_USER_TIME_S] = figures.user_time_s
+            attributes[semconv.TELEMETRY_SYSTEM_TIME_S] = figures.system_time_s
+            attributes[semconv.TELEMETRY_MAX_RSS_BYTES] = figures.max_rss_bytes
+            attributes[semconv.TELEMETRY_READ_BYTES] = figures.read_bytes
+            attributes[semconv.TELEMETRY_WRITE_BYTES] = figures.write_bytes
+            attributes[semconv.TELEMETRY_METHOD] = self._probe.method
+            attributes[semconv.TELEMETRY_PEAK_SCOPE] = figures.peak_scope
+        return attributes
+
+    def _on_finish(self, result: Any) -> None:
+        exit_code = self._exit_code
+        if exit_code is None:
+            exit_code = self._children[-1].returncode if self._children else 0
+        attributes = self._end_attributes(exit_code)
+        if result is not _UNSET and self.settings.capture_content:
+            attributes[semconv.GEN_AI_TOOL_CALL_RESULT] = self.settings.renderer.text(
+                semconv.GEN_AI_TOOL_CALL_RESULT, result
+            )
+        self.span.set_attributes(attributes)
+
+    def _on_fail(self, exc: BaseException) -> None:
+        exit_code = self._exit_code
+        if not exit_code:
+            returncode = getattr(exc, "returncode", None)  # CalledProcessError and friends
+            exit_code = returncode if isinstance(returncode, int) and returncode else 1
+        self.span.set_attributes(self._end_attributes(exit_code))
+
+
+def current_invocation() -> _Invocation | None:
+    """The innermost agent run, model step or tool call in progress in this context."""
+    value = otel_context.get_value(_INVOCATION_KEY)
+    return value if isinstance(value, _Invocation) else None
+
+
+def current_tool_call() -> ToolCall | None:
+    """The tool call in progress in this context (None outside a tool)."""
+    value = otel_context.get_value(_INVOCATION_KEY)
+    return value if isinstance(value, ToolCall) else None
+
+
+def current_agent_run() -> AgentRun | None:
+    """The agent run in progress in this context (None outside an agent)."""
+    value = otel_context.get_value(_RUN_KEY)
+    return value if isinstance(value, AgentRun) else None
+
+
+def set_run_metadata(**metadata: Any) -> None:
+    """Add row metadata (`task_id=3`, `run_id="r1"`, ...) to the agent run in progress."""
+    run = current_agent_run()
+    if run is not None:
+        run.set_metadata(**metadata)
+
+
+@contextmanager
+def using_call_id(call_id: str) -> Iterator[None]:
+    """Give the next tool call started in this block the model's tool call id (`call_...`).
+
+    The id links a `chat` step's tool_call part to the `execute_tool` span that ran it.
+    """
+    token = otel_context.attach(otel_context.set_value(_CALL_ID_KEY, call_id))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def agent_run(
+    name: str,
+    *,
+    prompt: Any = None,
+    model: str | None = None,
+    **metadata: Any,
+) -> AgentRun:
+    """An agent run as a context manager: `with agent_run("nl2bash", task_id=3) as run: ...`."""
+    return AgentRun(name, prompt=prompt, model=model, metadata=metadata)
+
+
+def llm_call(
+    model: str | None = None,
+    *,
+    provider: str = "openai",
+    messages: Any = None,
+    **request: Any,
+) -> LLMCall:
+    """A model step as a context manager; record the output with `set_output` / `record_completion`."""
+    return LLMCall(model, provider=provider, messages=messages, request=request)
+
+
+def tool_call(
+    name: str,
+    arguments: Any = None,
+    *,
+    call_id: str | None = None,
+    description: str | None = None,
+) -> ToolCall:
+    """A tool call as a context manager: `with tool_call("bash", {"command": c}) as call: ...`."""
+    return ToolCall(name, arguments, call_id=call_id, description=description)

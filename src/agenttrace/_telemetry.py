@@ -1,0 +1,197 @@
+"""Per-tool OS telemetry: user/system CPU time, peak RSS, disk read/write bytes.
+
+Two methods, one object each, chosen by configuration and recorded on every tool span:
+
+* `precise` (default). A tool's subprocesses count through their own rusage, taken when they are
+  reaped with `wait4` (see `agenttrace.Popen` / `agenttrace.run`); in-process work counts through
+  `getrusage(RUSAGE_THREAD)` deltas, so another thread burning CPU or writing files at the same
+  time does not leak in. The peak RSS of an in-process call is the process's peak since the call
+  began: on Linux the peak is reset (`/proc/self/clear_refs`) when a call starts while no other
+  call is measuring. Async tools share the event-loop thread, so their figures include whatever
+  else ran on the loop while they awaited.
+* `agenttrace-0.3`. The public release's method, reproduced exactly: `getrusage` RUSAGE_SELF plus
+  RUSAGE_CHILDREN deltas for CPU and block I/O (blocks x 512), and the larger of the two
+  `ru_maxrss` lifetime peaks (KiB on Linux, so x 1024; bytes on macOS). Reproducible but coarse.
+
+A probe costs a few microseconds (two or four `getrusage` calls and one small write); the
+per-probe costs are in shared/notes/telemetry-costs.md.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+from typing import Any, NamedTuple, Protocol
+
+from opentelemetry.exporter.agenttrace import semconv
+
+_BLOCK_BYTES = 512  # ru_inblock / ru_oublock count 512-byte blocks on Linux
+_HAS_THREAD_USAGE = hasattr(resource, "RUSAGE_THREAD")
+
+
+class Telemetry(NamedTuple):
+    """The five figures of one tool call, plus how the peak was scoped."""
+
+    user_time_s: float
+    system_time_s: float
+    max_rss_bytes: int
+    read_bytes: int
+    write_bytes: int
+    peak_scope: str
+
+
+class ChildUsage(NamedTuple):
+    """A reaped child process's own resource usage and exit code."""
+
+    rusage: Any  # resource.struct_rusage
+    returncode: int
+
+
+def maxrss_to_bytes(ru_maxrss: int, platform: str | None = None) -> int:
+    """`ru_maxrss` in bytes: the kernel reports KiB on Linux (and the BSDs), bytes on macOS."""
+    platform = sys.platform if platform is None else platform
+    return int(ru_maxrss) if platform == "darwin" else int(ru_maxrss) * 1024
+
+
+class Probe(Protocol):
+    """Measures one tool call: `start()` before it runs, `stop()` after, on the same thread."""
+
+    method: str
+
+    def start(self) -> Any: ...
+
+    def stop(self, state: Any, children: list[ChildUsage] | None) -> Telemetry: ...
+
+
+class CompatProbe:
+    """The `agenttrace-0.3` method: the release's getrusage SELF + CHILDREN deltas."""
+
+    method = semconv.TELEMETRY_METHOD_COMPAT
+
+    def __init__(self, platform: str | None = None) -> None:
+        self._platform = sys.platform if platform is None else platform
+
+    def start(self) -> Any:
+        return resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+            resource.RUSAGE_CHILDREN
+        )
+
+    def stop(self, state: Any, children: list[ChildUsage] | None) -> Telemetry:
+        self0, child0 = state
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return Telemetry(
+            (self1.ru_utime - self0.ru_utime) + (child1.ru_utime - child0.ru_utime),
+            (self1.ru_stime - self0.ru_stime) + (child1.ru_stime - child0.ru_stime),
+            maxrss_to_bytes(max(self1.ru_maxrss, child1.ru_maxrss), self._platform),
+            ((self1.ru_inblock - self0.ru_inblock) + (child1.ru_inblock - child0.ru_inblock))
+            * _BLOCK_BYTES,
+            ((self1.ru_oublock - self0.ru_oublock) + (child1.ru_oublock - child0.ru_oublock))
+            * _BLOCK_BYTES,
+            "process",
+        )
+
+
+class _PeakReset:
+    """Resets the process's peak RSS (Linux `clear_refs` = 5) when no other call is measuring.
+
+    The reset is process-wide, so it only happens when the in-flight count goes from zero to one;
+    a call that overlaps another reports the peak since the earliest overlapping reset (an upper
+    bound that still covers its own window). The file descriptor is reopened after a fork.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._fd = -1
+        self._pid = -1
+        self.available = sys.platform.startswith("linux") and os.access(
+            "/proc/self/clear_refs", os.W_OK
+        )
+
+    def enter(self) -> bool:
+        """Count a call in; return True when the peak now covers only this call."""
+        with self._lock:
+            self._in_flight += 1
+            if self._in_flight != 1 or not self.available:
+                return False
+            try:
+                if self._pid != os.getpid():
+                    self._fd = os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
+                    self._pid = os.getpid()
+                os.write(self._fd, b"5")
+            except OSError:
+                self.available = False
+                return False
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+# One per process: the peak it resets is process-wide, whatever settings are in force.
+_PEAK_RESET = _PeakReset()
+
+
+class PreciseProbe:
+    """The default method: the tool's own children plus this thread's in-process usage."""
+
+    method = semconv.TELEMETRY_METHOD_PRECISE
+
+    def __init__(self, platform: str | None = None) -> None:
+        self._platform = sys.platform if platform is None else platform
+        self._who = resource.RUSAGE_THREAD if _HAS_THREAD_USAGE else resource.RUSAGE_SELF
+        self._peak = _PEAK_RESET
+
+    def start(self) -> Any:
+        reset = self._peak.enter()
+        return resource.getrusage(self._who), reset
+
+    def stop(self, state: Any, children: list[ChildUsage] | None) -> Telemetry:
+        before, reset = state
+        after = resource.getrusage(self._who)
+        self._peak.leave()
+        user = after.ru_utime - before.ru_utime
+        system = after.ru_stime - before.ru_stime
+        read_blocks = after.ru_inblock - before.ru_inblock
+        write_blocks = after.ru_oublock - before.ru_oublock
+        if children:
+            peak = 0
+            for child in children:
+                usage = child.rusage
+                user += usage.ru_utime
+                system += usage.ru_stime
+                read_blocks += usage.ru_inblock
+                write_blocks += usage.ru_oublock
+                peak = max(peak, usage.ru_maxrss)
+            scope = "child"
+        else:
+            # With RUSAGE_THREAD, ru_maxrss is the process's peak (reset at start when `reset`).
+            peak = after.ru_maxrss
+            scope = "call" if reset else "process"
+        return Telemetry(
+            user,
+            system,
+            maxrss_to_bytes(peak, self._platform),
+            read_blocks * _BLOCK_BYTES,
+            write_blocks * _BLOCK_BYTES,
+            scope,
+        )
+
+
+def probe_for(method: str) -> Probe | None:
+    """The probe for a method name (`precise`, `agenttrace-0.3`, `none`)."""
+    if method == semconv.TELEMETRY_METHOD_PRECISE:
+        return PreciseProbe()
+    if method == semconv.TELEMETRY_METHOD_COMPAT:
+        return CompatProbe()
+    if method == semconv.TELEMETRY_METHOD_NONE:
+        return None
+    raise ValueError(
+        f"unknown telemetry method {method!r}: use "
+        f"{semconv.TELEMETRY_METHOD_PRECISE!r}, {semconv.TELEMETRY_METHOD_COMPAT!r} "
+        f"or {semconv.TELEMETRY_METHOD_NONE!r}"
+    )
