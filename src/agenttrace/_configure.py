@@ -138,10 +138,10 @@ def build_resource(
     service_version: str | None = None,
     attributes: Mapping[str, Any] | None = None,
 ) -> Resource:
-    """Detected host/OS/runtime/hardware, under the user's attributes, under OTEL_* variables.
+    """Detected host/OS/runtime/hardware, under OTEL_* variables, under explicit arguments.
 
-    Precedence follows the SDK: explicit attributes beat OTEL_RESOURCE_ATTRIBUTES, and
-    OTEL_SERVICE_NAME beats both.
+    Precedence is the SDK's `Resource.create`: OTEL_SERVICE_NAME beats OTEL_RESOURCE_ATTRIBUTES,
+    and attributes given in code beat both. The service name defaults to "agenttrace".
     """
     explicit: dict[str, Any] = dict(attributes or {})
     if service_name:

@@ -37,6 +37,11 @@ _SECRET_PATTERNS: tuple[str, ...] = (
     r"(?P<google>\bAIza)[0-9A-Za-z_-]{35}",
 )
 _REDACTED = "[REDACTED]"
+# Substrings every secret match contains. Most values contain none of them, and a few `in` scans
+# cost far less than running the combined pattern over the text.
+_SECRET_LITERALS: tuple[str, ...] = (
+    "earer", "EARER", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "hf_", "AKIA", "xox", "AIza",
+)
 
 
 class Redactor:
@@ -47,7 +52,7 @@ class Redactor:
     win over their parents. `hook` runs last, on every value, with the attribute key.
     """
 
-    __slots__ = ("_pattern", "_path_map", "_hook")
+    __slots__ = ("_pattern", "_path_map", "_hook", "_literals")
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class Redactor:
             for index, root in enumerate(sorted(path_map, key=len, reverse=True))
         }
         self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._literals = (_SECRET_LITERALS if secrets else ()) + tuple(path_map)
         self._hook = hook
 
     def _replace(self, match: re.Match[str]) -> str:
@@ -87,7 +93,10 @@ class Redactor:
 
     def __call__(self, key: str, text: str) -> str:
         if self._pattern is not None:
-            text = self._pattern.sub(self._replace, text)
+            for literal in self._literals:
+                if literal in text:
+                    text = self._pattern.sub(self._replace, text)
+                    break
         if self._hook is not None:
             try:
                 hooked = self._hook(key, text)

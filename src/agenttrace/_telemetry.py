@@ -95,11 +95,13 @@ class CompatProbe:
 
 
 class _PeakReset:
-    """Resets the process's peak RSS (Linux `clear_refs` = 5) when no other call is measuring.
+    """Keeps the process's peak RSS per call on Linux by resetting it (`clear_refs` = 5).
 
-    The reset is process-wide, so it only happens when the in-flight count goes from zero to one;
-    a call that overlaps another reports the peak since the earliest overlapping reset (an upper
-    bound that still covers its own window). The file descriptor is reopened after a fork.
+    The peak (`VmHWM`, which `ru_maxrss` reports) is process-wide, so a reset only happens when a
+    call starts while no other call is measuring, and only when a new peak was reached since the
+    previous reset (otherwise the peak is still the RSS at that reset, and the write is saved).
+    Calls that overlap report the peak since the last reset: an upper bound on their own. The
+    file descriptor is reopened after a fork.
     """
 
     def __init__(self) -> None:
@@ -107,16 +109,21 @@ class _PeakReset:
         self._in_flight = 0
         self._fd = -1
         self._pid = -1
+        self._level = -1  # ru_maxrss just after the last reset; -1 when a reset is due
         self.available = sys.platform.startswith("linux") and os.access(
             "/proc/self/clear_refs", os.W_OK
         )
 
-    def enter(self) -> bool:
-        """Count a call in; return True when the peak now covers only this call."""
+    def enter(self, ru_maxrss: int) -> str:
+        """Count a call in. Returns its peak scope, or "reset" when the caller must re-read."""
         with self._lock:
             self._in_flight += 1
-            if self._in_flight != 1 or not self.available:
-                return False
+            if not self.available:
+                return "process"
+            if self._in_flight != 1:
+                return "overlap"
+            if 0 <= self._level and ru_maxrss <= self._level and self._pid == os.getpid():
+                return "call"
             try:
                 if self._pid != os.getpid():
                     self._fd = os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
@@ -124,12 +131,18 @@ class _PeakReset:
                 os.write(self._fd, b"5")
             except OSError:
                 self.available = False
-                return False
-            return True
+                return "process"
+            return "reset"
 
-    def leave(self) -> None:
+    def set_level(self, ru_maxrss: int) -> None:
+        with self._lock:
+            self._level = ru_maxrss
+
+    def leave(self, ru_maxrss: int) -> None:
         with self._lock:
             self._in_flight -= 1
+            if ru_maxrss > self._level:
+                self._level = -1
 
 
 # One per process: the peak it resets is process-wide, whatever settings are in force.
@@ -147,13 +160,18 @@ class PreciseProbe:
         self._peak = _PEAK_RESET
 
     def start(self) -> Any:
-        reset = self._peak.enter()
-        return resource.getrusage(self._who), reset
+        before = resource.getrusage(self._who)
+        scope = self._peak.enter(before.ru_maxrss)
+        if scope == "reset":
+            before = resource.getrusage(self._who)
+            self._peak.set_level(before.ru_maxrss)
+            scope = "call"
+        return before, scope
 
     def stop(self, state: Any, children: list[ChildUsage] | None) -> Telemetry:
-        before, reset = state
+        before, scope = state
         after = resource.getrusage(self._who)
-        self._peak.leave()
+        self._peak.leave(after.ru_maxrss)
         user = after.ru_utime - before.ru_utime
         system = after.ru_stime - before.ru_stime
         read_blocks = after.ru_inblock - before.ru_inblock
@@ -169,9 +187,8 @@ class PreciseProbe:
                 peak = max(peak, usage.ru_maxrss)
             scope = "child"
         else:
-            # With RUSAGE_THREAD, ru_maxrss is the process's peak (reset at start when `reset`).
+            # With RUSAGE_THREAD, ru_maxrss is the process's peak (reset for this call if "call").
             peak = after.ru_maxrss
-            scope = "call" if reset else "process"
         return Telemetry(
             user,
             system,

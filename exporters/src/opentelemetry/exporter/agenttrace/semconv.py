@@ -71,8 +71,9 @@ TELEMETRY_MAX_RSS_BYTES: Final = "agenttrace.telemetry.max_rss_bytes"
 TELEMETRY_READ_BYTES: Final = "agenttrace.telemetry.read_bytes"
 TELEMETRY_WRITE_BYTES: Final = "agenttrace.telemetry.write_bytes"
 TELEMETRY_METHOD: Final = "agenttrace.telemetry.method"
-# How the peak RSS was scoped: "child" (the tool's own child processes), "call" (process peak reset
-# at the call's start), or "process" (the process's lifetime peak).
+# How the peak RSS was scoped: "child" (the tool's own child processes), "call" (the process's
+# peak since this call started), "overlap" (since the start of the earliest of several calls in
+# flight at once), or "process" (the process's lifetime peak: no reset on this OS).
 TELEMETRY_PEAK_SCOPE: Final = "agenttrace.telemetry.peak_scope"
 # Content capture and truncation bookkeeping.
 CONTENT_CAPTURED: Final = "agenttrace.content.captured"
