@@ -242,3 +242,54 @@ def test_build_resource_precedence(monkeypatch) -> None:  # type: ignore[no-unty
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
     assert agenttrace.build_resource().attributes["service.name"] == "agenttrace"
     assert agenttrace.build_resource(service_name="x", service_version="1.2").attributes["service.version"] == "1.2"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_backend_down_neither_breaks_nor_hangs_the_agent(protocol: str) -> None:
+    script = AGENT_SOURCE + textwrap.dedent(
+        """
+        import sys, time
+        agenttrace.configure(otlp_endpoint=sys.argv[1], otlp_protocol=sys.argv[2], otlp_timeout=2)
+        started = time.monotonic()
+        assert run('say hello') == 'hello\\n'
+        print(f"run {time.monotonic() - started:.3f}", flush=True)
+        """
+    )
+    endpoint = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", script, endpoint, protocol], env=_subprocess_env(),
+                         capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split()[1]) < 1.0  # export is off the agent's path
+    assert elapsed < 20  # shutdown gives up on the dead backend in bounded time
+
+
+def test_malformed_environment_falls_back_in_decorated_code_but_configure_raises() -> None:
+    script = textwrap.dedent(
+        """
+        import agenttrace
+        @agenttrace.tool
+        def t():
+            return 7
+        assert t() == 7  # the decorated call is not broken by the bad variable
+        try:
+            agenttrace.configure()
+        except ValueError as exc:
+            print("configure:", exc)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script],
+                         env=_subprocess_env(AGENTTRACE_MAX_VALUE_LENGTH="lots"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "AGENTTRACE_MAX_VALUE_LENGTH must be a whole number" in out.stdout
+    assert "using the default settings" in out.stderr

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,6 @@ def summarise(spans_path: Path, out: Any = sys.stdout) -> None:
         attributes = row.get("attributes", {})
         cpu = attributes.get(semconv.TELEMETRY_USER_TIME_S)
         rss = attributes.get(semconv.TELEMETRY_MAX_RSS_BYTES)
-        from datetime import datetime
-
         start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
         end = datetime.fromisoformat(row["end_time"].replace("Z", "+00:00"))
         millis = (end - start).total_seconds() * 1000

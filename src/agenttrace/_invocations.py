@@ -21,7 +21,7 @@ from opentelemetry.exporter.agenttrace import semconv
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agenttrace import _settings
-from agenttrace._genai import StepRecord, input_messages, step_from_completion
+from agenttrace._genai import StepRecord, input_messages, looks_like_completion, step_from_completion
 from agenttrace._telemetry import ChildUsage
 from agenttrace.version import __version__
 
@@ -260,8 +260,6 @@ class LLMCall(_Invocation):
         self.record_step(StepRecord(text=text, **step))
 
     def _on_finish(self, result: Any) -> None:
-        from agenttrace._genai import looks_like_completion
-
         if result is _UNSET or result is None:
             return
         if isinstance(result, str):

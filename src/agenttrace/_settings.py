@@ -8,6 +8,7 @@ behaves the same as one configured in code.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ ENV_TELEMETRY = "AGENTTRACE_TELEMETRY"
 ENV_REDACT = "AGENTTRACE_REDACT"
 #: The GenAI instrumentations' own switch; honoured when ours is not set.
 ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_VALUE_LENGTH = 32 * 1024  # characters; the release's largest tool outputs fit
 
@@ -99,10 +102,18 @@ _current: Settings | None = None
 
 
 def current() -> Settings:
-    """The settings in force (read from the environment on first use)."""
+    """The settings in force (read from the environment on first use).
+
+    A malformed variable must not break the decorated code that triggered this first read: it is
+    logged and the defaults apply. `configure()` reads the same variables and raises instead.
+    """
     global _current
     if _current is None:
-        _current = from_environment()
+        try:
+            _current = from_environment()
+        except ValueError as exc:
+            _logger.warning("agenttrace: %s; using the default settings", exc)
+            _current = Settings()
     return _current
 
 

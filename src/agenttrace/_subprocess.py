@@ -10,6 +10,7 @@ exactly like the standard library's.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 from typing import Any
@@ -29,6 +30,8 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._agenttrace_call: ToolCall | None = current_tool_call()
         self.rusage: Any = None
+        # What the kernel will count into the child's peak before it execs (see ChildUsage).
+        self._spawn_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         super().__init__(*args, **kwargs)
 
     # CPython reaps a child in two places: _try_wait (wait/communicate) and _internal_poll
@@ -39,7 +42,9 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
             self.rusage = usage
             call = self._agenttrace_call
             if call is not None and not call.ended:
-                call.record_child(ChildUsage(usage, os.waitstatus_to_exitcode(status)))
+                call.record_child(
+                    ChildUsage(usage, os.waitstatus_to_exitcode(status), self._spawn_maxrss)
+                )
         return reaped, status
 
     if _HAS_WAIT4:

@@ -43,10 +43,16 @@ class Telemetry(NamedTuple):
 
 
 class ChildUsage(NamedTuple):
-    """A reaped child process's own resource usage and exit code."""
+    """A reaped child process's own resource usage and exit code.
+
+    `spawn_maxrss` is the parent's `ru_maxrss` when the child was spawned. Linux starts a child's
+    `ru_maxrss` from the memory it had before `exec` (the parent's, with fork or vfork alike), so a
+    child peak at or below this floor is only an upper bound on the child's own peak.
+    """
 
     rusage: Any  # resource.struct_rusage
     returncode: int
+    spawn_maxrss: int = 0
 
 
 def maxrss_to_bytes(ru_maxrss: int, platform: str | None = None) -> int:
@@ -178,14 +184,16 @@ class PreciseProbe:
         write_blocks = after.ru_oublock - before.ru_oublock
         if children:
             peak = 0
+            scope = "child-bound"
             for child in children:
                 usage = child.rusage
                 user += usage.ru_utime
                 system += usage.ru_stime
                 read_blocks += usage.ru_inblock
                 write_blocks += usage.ru_oublock
-                peak = max(peak, usage.ru_maxrss)
-            scope = "child"
+                if usage.ru_maxrss >= peak:
+                    peak = usage.ru_maxrss
+                    scope = "child" if peak > child.spawn_maxrss else "child-bound"
         else:
             # With RUSAGE_THREAD, ru_maxrss is the process's peak (reset for this call if "call").
             peak = after.ru_maxrss

@@ -71,9 +71,11 @@ TELEMETRY_MAX_RSS_BYTES: Final = "agenttrace.telemetry.max_rss_bytes"
 TELEMETRY_READ_BYTES: Final = "agenttrace.telemetry.read_bytes"
 TELEMETRY_WRITE_BYTES: Final = "agenttrace.telemetry.write_bytes"
 TELEMETRY_METHOD: Final = "agenttrace.telemetry.method"
-# How the peak RSS was scoped: "child" (the tool's own child processes), "call" (the process's
-# peak since this call started), "overlap" (since the start of the earliest of several calls in
-# flight at once), or "process" (the process's lifetime peak: no reset on this OS).
+# How the peak RSS was scoped: "child" (the peak of the tool's own child processes),
+# "child-bound" (an upper bound on it: Linux counts the parent's size before exec into a child's
+# peak, and this child never grew past that), "call" (the process's peak since this call started),
+# "overlap" (since the start of the earliest of several calls in flight at once), or "process"
+# (the process's lifetime peak: no reset on this OS).
 TELEMETRY_PEAK_SCOPE: Final = "agenttrace.telemetry.peak_scope"
 # Content capture and truncation bookkeeping.
 CONTENT_CAPTURED: Final = "agenttrace.content.captured"
