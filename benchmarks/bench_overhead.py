@@ -55,7 +55,9 @@ def _make_variants() -> dict[str, tuple[str, Callable[[], object]]]:
             },
         ) as span:
             result = _body(**kwargs)
-            span.set_attributes({semconv.GEN_AI_TOOL_CALL_RESULT: result, semconv.TOOL_EXIT_CODE: 0})
+            span.set_attributes(
+                {semconv.GEN_AI_TOOL_CALL_RESULT: result, semconv.TOOL_EXIT_CODE: 0}
+            )
         return result
 
     tool = agenttrace.tool(name="bash")(_body)

@@ -79,7 +79,7 @@ class OTLPReceiver:
             self.spans.extend(received)
             self.requests += 1
 
-    def start(self) -> "OTLPReceiver":
+    def start(self) -> OTLPReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -22,7 +22,9 @@ def test_arguments_as_json_and_release_repr(spans) -> None:  # type: ignore[no-u
     bash(command="ls -la")
     bash("pwd", timeout=5)
     by_keyword, positional = sorted(spans.named("execute_tool bash"), key=lambda s: s.start_time)
-    assert json.loads(by_keyword.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"command": "ls -la"}
+    assert json.loads(by_keyword.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]) == {
+        "command": "ls -la"
+    }
     assert by_keyword.attributes[semconv.TOOL_INPUT_REPR] == "kwargs={'command': 'ls -la'}"
     assert by_keyword.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "ran ls -la"
     assert by_keyword.attributes[semconv.TOOL_EXIT_CODE] == 0
@@ -50,7 +52,9 @@ def test_structured_result_is_json(spans) -> None:  # type: ignore[no-untyped-de
         return {"size": 3, "names": ["a", "b"]}
 
     stat()
-    assert json.loads(spans.one("execute_tool stat").attributes[semconv.GEN_AI_TOOL_CALL_RESULT]) == {
+    assert json.loads(
+        spans.one("execute_tool stat").attributes[semconv.GEN_AI_TOOL_CALL_RESULT]
+    ) == {
         "size": 3,
         "names": ["a", "b"],
     }
@@ -70,9 +74,13 @@ def test_exit_code_from_called_process_error_and_explicit(spans) -> None:  # typ
 
 
 def test_run_metadata_static_and_dynamic(spans) -> None:  # type: ignore[no-untyped-def]
-    @agenttrace.agent(name="nl2bash", metadata={"dataset_name": "nl2bash", "dataset_split": "train"})
+    @agenttrace.agent(
+        name="nl2bash", metadata={"dataset_name": "nl2bash", "dataset_split": "train"}
+    )
     def run(task: str, task_id: int) -> str:
-        agenttrace.set_run_metadata(task_id=task_id, run_id="run-1", temperature=0.6, tags=["a", "b"])
+        agenttrace.set_run_metadata(
+            task_id=task_id, run_id="run-1", temperature=0.6, tags=["a", "b"]
+        )
         return "answer"
 
     run("find big files", 12)
@@ -101,22 +109,30 @@ def test_llm_decorator_records_openai_style_completion(spans) -> None:  # type: 
                     "content": None,
                     "reasoning_content": "I should list files.",
                     "tool_calls": [
-                        {"id": "call_1", "type": "function",
-                         "function": {"name": "bash", "arguments": '{"command": "ls"}'}}
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "bash", "arguments": '{"command": "ls"}'},
+                        }
                     ],
                 },
             }
         ],
-        "usage": {"prompt_tokens": 50, "completion_tokens": 20,
-                  "completion_tokens_details": {"reasoning_tokens": 12}},
+        "usage": {
+            "prompt_tokens": 50,
+            "completion_tokens": 20,
+            "completion_tokens_details": {"reasoning_tokens": 12},
+        },
     }
 
     @agenttrace.llm
     def create(model: str, messages: list) -> dict:
         return completion
 
-    create(model="qwen3-8b", messages=[{"role": "system", "content": "be brief"},
-                                       {"role": "user", "content": "list"}])
+    create(
+        model="qwen3-8b",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "list"}],
+    )
     span = spans.one("chat qwen3-8b")
     attrs = span.attributes
     assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "qwen3-8b-q4"
@@ -147,7 +163,11 @@ def test_content_off_by_argument(configure_spans) -> None:  # type: ignore[no-un
     run("the prompt")
     tool = spans.one("execute_tool secret_tool")
     root = spans.one("invoke_agent run")
-    for key in (semconv.GEN_AI_TOOL_CALL_ARGUMENTS, semconv.TOOL_INPUT_REPR, semconv.GEN_AI_TOOL_CALL_RESULT):
+    for key in (
+        semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
+        semconv.TOOL_INPUT_REPR,
+        semconv.GEN_AI_TOOL_CALL_RESULT,
+    ):
         assert key not in tool.attributes
     assert semconv.PROMPT not in root.attributes
     assert semconv.GEN_AI_OUTPUT_MESSAGES not in root.attributes
@@ -170,7 +190,9 @@ def test_content_off_by_environment_variable(tmp_path) -> None:
         "print(sorted(m.get_finished_spans()[0].attributes))\n"
     )
     env = dict(os.environ, AGENTTRACE_CAPTURE_CONTENT="false")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
     assert "gen_ai.tool.call.arguments" not in out.stdout
     assert "gen_ai.tool.call.result" not in out.stdout
     assert "gen_ai.tool.name" in out.stdout

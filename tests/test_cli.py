@@ -13,7 +13,9 @@ SCRIPT = Path(sys.executable).with_name("agenttrace")
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def test_version_and_help() -> None:
@@ -38,7 +40,8 @@ def test_demo_writes_spans_and_says_where(tmp_path: Path) -> None:
     spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
     names = sorted(s["name"] for s in spans)
     assert names == sorted(
-        ["invoke_agent demo-agent"] + ["chat scripted-demo"] * 3
+        ["invoke_agent demo-agent"]
+        + ["chat scripted-demo"] * 3
         + ["execute_tool bash", "execute_tool python_interpreter", "execute_tool final_answer"]
     )
     bash = next(s for s in spans if s["name"] == "execute_tool bash")

@@ -16,7 +16,11 @@ from agenttrace import semconv
 
 
 def _children_of(spans, parent):  # type: ignore[no-untyped-def]
-    return [s for s in spans.all() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+    return [
+        s
+        for s in spans.all()
+        if s.parent is not None and s.parent.span_id == parent.context.span_id
+    ]
 
 
 def test_agent_llm_tool_tree_names_and_kinds(spans) -> None:  # type: ignore[no-untyped-def]
@@ -144,7 +148,9 @@ def test_generator_send_and_throw_are_forwarded(spans) -> None:  # type: ignore[
 
 @pytest.mark.parametrize("how", ["break", "close", "gc"])
 def test_sync_generator_closed_early_ends_once_without_detach_errors(
-    spans, caplog, how: str  # type: ignore[no-untyped-def]
+    spans,
+    caplog,
+    how: str,  # type: ignore[no-untyped-def]
 ) -> None:
     cleaned = []
 
@@ -251,8 +257,14 @@ def test_methods_classmethods_staticmethods(spans) -> None:  # type: ignore[no-u
     # self / cls are not tool arguments
     assert method.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"x": 1}'
     assert method.attributes[semconv.TOOL_INPUT_REPR] == "args=(1,), kwargs={}"
-    assert spans.named("execute_tool klass")[0].attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"x": 2}'
-    assert spans.one("execute_tool klass_inner").attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"x": 3}'
+    assert (
+        spans.named("execute_tool klass")[0].attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]
+        == '{"x": 2}'
+    )
+    assert (
+        spans.one("execute_tool klass_inner").attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]
+        == '{"x": 3}'
+    )
     assert len(spans.named("execute_tool static")) == 2
 
 
@@ -315,12 +327,16 @@ def test_span_ends_exactly_once(spans) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_context_manager_forms(spans) -> None:  # type: ignore[no-untyped-def]
-    with agenttrace.agent_run("manual", prompt="p", model="qwen", task_id=7, dataset_name="mbpp") as run:
+    with agenttrace.agent_run(
+        "manual", prompt="p", model="qwen", task_id=7, dataset_name="mbpp"
+    ) as run:
         with agenttrace.llm_call("qwen", temperature=0.2) as step:
             step.set_output("text", reasoning="because", input_tokens=5, output_tokens=3)
-        with pytest.raises(ValueError):
-            with agenttrace.tool_call("python_interpreter", {"code": "1/0"}, call_id="call_9"):
-                raise ValueError("no")
+        with (
+            pytest.raises(ValueError),
+            agenttrace.tool_call("python_interpreter", {"code": "1/0"}, call_id="call_9"),
+        ):
+            raise ValueError("no")
         run.set_metadata(run_id="r-1")
     root = spans.one("invoke_agent manual")
     assert root.attributes["agenttrace.metadata.task_id"] == 7
@@ -391,7 +407,9 @@ def test_concurrent_runs_never_mix(spans) -> None:  # type: ignore[no-untyped-de
     roots = spans.named("invoke_agent run") + spans.named("invoke_agent arun")
     assert len(roots) == 8
     for root in roots:
-        mine = [s for s in spans.named("execute_tool step") if s.parent.span_id == root.context.span_id]
+        mine = [
+            s for s in spans.named("execute_tool step") if s.parent.span_id == root.context.span_id
+        ]
         assert len(mine) == 20
         run_ids = {s.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] for s in mine}
         assert len({r.split(",")[0] for r in run_ids}) == 1
@@ -409,7 +427,10 @@ def test_nested_tool_parent_is_enclosing_tool(spans) -> None:  # type: ignore[no
         return inner()
 
     outer()
-    assert spans.one("execute_tool inner").parent.span_id == spans.one("execute_tool outer").context.span_id
+    assert (
+        spans.one("execute_tool inner").parent.span_id
+        == spans.one("execute_tool outer").context.span_id
+    )
 
 
 def test_call_id_applies_to_one_call_only(spans) -> None:  # type: ignore[no-untyped-def]

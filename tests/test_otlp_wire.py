@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
+from otlp_receiver import OTLPReceiver
 
 import agenttrace
 from agenttrace import semconv
-from otlp_receiver import OTLPReceiver
 
 SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3
 STATUS_ERROR = 2
@@ -65,8 +65,12 @@ AGENT_SOURCE = textwrap.dedent(
 
 def _check_run(spans) -> None:  # type: ignore[no-untyped-def]
     by_name = {s.name: s for s in spans}
-    assert set(by_name) >= {"invoke_agent nl2bash", "chat qwen3-8b", "execute_tool bash",
-                            "execute_tool final_answer"}
+    assert set(by_name) >= {
+        "invoke_agent nl2bash",
+        "chat qwen3-8b",
+        "execute_tool bash",
+        "execute_tool final_answer",
+    }
     root = by_name["invoke_agent nl2bash"]
     chat = by_name["chat qwen3-8b"]
     bash = by_name["execute_tool bash"]
@@ -90,9 +94,19 @@ def _check_run(spans) -> None:  # type: ignore[no-untyped-def]
     assert failed.status_code == STATUS_ERROR
     assert failed.attributes["agenttrace.tool.exit_code"] == 1
     resource = root.resource
-    for key in ("host.name", "host.arch", "os.type", "os.description", "process.runtime.name",
-                "process.runtime.version", "host.cpu.model.name", "agenttrace.host.cpu.logical_count",
-                "agenttrace.host.memory.total_bytes", "telemetry.sdk.name", "service.name"):
+    for key in (
+        "host.name",
+        "host.arch",
+        "os.type",
+        "os.description",
+        "process.runtime.name",
+        "process.runtime.version",
+        "host.cpu.model.name",
+        "agenttrace.host.cpu.logical_count",
+        "agenttrace.host.memory.total_bytes",
+        "telemetry.sdk.name",
+        "service.name",
+    ):
         assert key in resource, key
 
 
@@ -150,7 +164,9 @@ def test_sigterm_flushes_before_dying(receiver) -> None:  # type: ignore[no-unty
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.http_endpoint,
         OTEL_BSP_SCHEDULE_DELAY="60000",
     )
-    process = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
         time.sleep(0.2)
@@ -200,8 +216,13 @@ def test_configure_adds_to_an_existing_provider() -> None:
         print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], env=_subprocess_env(), capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -217,8 +238,13 @@ def test_sdk_disabled_means_no_provider() -> None:
         "assert not hasattr(trace.get_tracer_provider(), 'add_span_processor')\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], env=_subprocess_env(OTEL_SDK_DISABLED="true"),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_subprocess_env(OTEL_SDK_DISABLED="true"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -241,7 +267,12 @@ def test_build_resource_precedence(monkeypatch) -> None:  # type: ignore[no-unty
     monkeypatch.delenv("OTEL_SERVICE_NAME")
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
     assert agenttrace.build_resource().attributes["service.name"] == "agenttrace"
-    assert agenttrace.build_resource(service_name="x", service_version="1.2").attributes["service.version"] == "1.2"
+    assert (
+        agenttrace.build_resource(service_name="x", service_version="1.2").attributes[
+            "service.version"
+        ]
+        == "1.2"
+    )
 
 
 def _free_port() -> int:
@@ -265,8 +296,13 @@ def test_backend_down_neither_breaks_nor_hangs_the_agent(protocol: str) -> None:
     )
     endpoint = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", script, endpoint, protocol], env=_subprocess_env(),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script, endpoint, protocol],
+        env=_subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.split()[1]) < 1.0  # export is off the agent's path
@@ -287,9 +323,13 @@ def test_malformed_environment_falls_back_in_decorated_code_but_configure_raises
             print("configure:", exc)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script],
-                         env=_subprocess_env(AGENTTRACE_MAX_VALUE_LENGTH="lots"),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_subprocess_env(AGENTTRACE_MAX_VALUE_LENGTH="lots"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "AGENTTRACE_MAX_VALUE_LENGTH must be a whole number" in out.stdout
     assert "using the default settings" in out.stderr

@@ -15,7 +15,9 @@ from agenttrace import semconv
 from agenttrace._telemetry import CompatProbe, maxrss_to_bytes
 
 MiB = 1 << 20
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux rusage semantics")
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="Linux rusage semantics"
+)
 
 
 def _telemetry(span) -> dict:  # type: ignore[no-untyped-def]
@@ -43,7 +45,7 @@ class _Burner:
             for i in range(10_000):
                 x += i
 
-    def __enter__(self) -> "_Burner":
+    def __enter__(self) -> _Burner:
         self.thread.start()
         time.sleep(0.05)
         return self
@@ -85,7 +87,9 @@ def test_in_process_peak_rss_is_per_call(spans) -> None:  # type: ignore[no-unty
     outside = b"y" * (200 * MiB)  # a new peak between calls, outside any tool
     del outside
     allocate(1)
-    big, small, after_outside = sorted(spans.named("execute_tool allocate"), key=lambda s: s.start_time)
+    big, small, after_outside = sorted(
+        spans.named("execute_tool allocate"), key=lambda s: s.start_time
+    )
     assert big.attributes[semconv.TELEMETRY_PEAK_SCOPE] == "call"
     big_peak = big.attributes[semconv.TELEMETRY_MAX_RSS_BYTES]
     assert big_peak >= 200 * MiB
@@ -133,11 +137,7 @@ def test_cpu_time_of_in_process_tool_excludes_other_threads(spans) -> None:  # t
 
 @pytest.mark.slow
 def test_cpu_time_of_subprocess_tool_excludes_other_threads(spans) -> None:  # type: ignore[no-untyped-def]
-    burn = (
-        "import time\n"
-        "s = time.process_time()\n"
-        "while time.process_time() - s < 0.5: pass\n"
-    )
+    burn = "import time\ns = time.process_time()\nwhile time.process_time() - s < 0.5: pass\n"
 
     @agenttrace.tool
     def child_crunch() -> None:
@@ -197,7 +197,11 @@ def test_run_timeout_kills_the_process_group_and_still_measures(spans) -> None: 
     @agenttrace.tool
     def bash(command: str) -> str:
         completed = agenttrace.run(
-            ["bash", "-c", command], capture_output=True, text=True, timeout=0.5, start_new_session=True
+            ["bash", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=0.5,
+            start_new_session=True,
         )
         return completed.stdout
 

@@ -11,6 +11,7 @@ adds to it instead of replacing it. Spans are flushed at exit and on SIGTERM.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -128,9 +129,7 @@ def _otlp_exporter(
                 endpoint = endpoint.rstrip("/") + "/v1/traces"
             kwargs["endpoint"] = endpoint
         return HTTPSpanExporter(**kwargs)
-    raise ValueError(
-        f"unsupported OTLP protocol {protocol!r}: use 'grpc' or 'http/protobuf'"
-    )
+    raise ValueError(f"unsupported OTLP protocol {protocol!r}: use 'grpc' or 'http/protobuf'")
 
 
 def build_resource(
@@ -187,10 +186,8 @@ def _install_exit_hooks() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    try:
+    with contextlib.suppress(ValueError, OSError):  # embedded interpreters may refuse
         signal.signal(signal.SIGTERM, on_sigterm)
-    except (ValueError, OSError):  # embedded interpreters may refuse
-        pass
 
 
 def configure(
@@ -232,7 +229,9 @@ def configure(
             else capture_content,
             max_value_length=max_value_length or env_settings.max_value_length,
             telemetry_method=telemetry or env_settings.telemetry_method,
-            redact_secrets=env_settings.redact_secrets if redact_secrets is None else redact_secrets,
+            redact_secrets=env_settings.redact_secrets
+            if redact_secrets is None
+            else redact_secrets,
             redact_home=env_settings.redact_home if redact_home is None else redact_home,
             redact_paths=dict(redact_paths or {}),
             redaction_hook=redaction_hook,

@@ -40,7 +40,18 @@ _REDACTED = "[REDACTED]"
 # Substrings every secret match contains. Most values contain none of them, and a few `in` scans
 # cost far less than running the combined pattern over the text.
 _SECRET_LITERALS: tuple[str, ...] = (
-    "earer", "EARER", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "hf_", "AKIA", "xox", "AIza",
+    "earer",
+    "EARER",
+    "sk-",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "hf_",
+    "AKIA",
+    "xox",
+    "AIza",
 )
 
 

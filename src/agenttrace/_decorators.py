@@ -35,9 +35,7 @@ class _Signature:
         except (TypeError, ValueError):
             parameters = []
         positional = [
-            p.name
-            for p in parameters
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         # Methods: `self` / `cls` is not a tool argument. (A decorator inside a class body sees a
         # plain function, so the conventional names are the only reliable sign.)
@@ -52,7 +50,7 @@ class _Signature:
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by name (`self`/`cls` left out)."""
-        named = dict(zip(self.names, args))
+        named = dict(zip(self.names, args, strict=False))
         if len(args) > len(self.names):
             named[self.var_positional] = list(args[len(self.names) :])
         if kwargs:
@@ -131,18 +129,26 @@ def _wrap_coroutine(func: Callable[..., Any], start: _Start) -> Callable[..., An
     return wrapper
 
 
+def _start_generator(
+    func: Callable[..., Any], start: _Start, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Invocation, Any]:
+    """Start the span and create the (not yet started) generator in its context."""
+    invocation = start(args, kwargs)
+    invocation.attach()
+    try:
+        generator = func(*args, **kwargs)
+    except BaseException as exc:
+        invocation.detach()
+        invocation.fail(exc)
+        raise
+    invocation.detach()
+    return invocation, generator
+
+
 def _wrap_generator(func: Callable[..., Any], start: _Start) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        invocation = start(args, kwargs)
+        invocation, generator = _start_generator(func, start, args, kwargs)
         items = _Items(invocation.settings.max_value_length)
-        invocation.attach()
-        try:
-            generator = func(*args, **kwargs)
-        except BaseException as exc:
-            invocation.detach()
-            invocation.fail(exc)
-            raise
-        invocation.detach()
         sent: Any = None
         thrown: BaseException | None = None
         while True:
@@ -184,16 +190,8 @@ def _wrap_generator(func: Callable[..., Any], start: _Start) -> Callable[..., An
 
 def _wrap_async_generator(func: Callable[..., Any], start: _Start) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        invocation = start(args, kwargs)
+        invocation, generator = _start_generator(func, start, args, kwargs)
         items = _Items(invocation.settings.max_value_length)
-        invocation.attach()
-        try:
-            generator = func(*args, **kwargs)
-        except BaseException as exc:
-            invocation.detach()
-            invocation.fail(exc)
-            raise
-        invocation.detach()
         sent: Any = None
         thrown: BaseException | None = None
         while True:
@@ -261,9 +259,7 @@ def tool(func: F, /) -> F: ...
 def tool(
     func: str | None = None, /, *, name: str | None = None, description: str | None = None
 ) -> Callable[[F], F]: ...
-def tool(
-    func: Any = None, /, *, name: str | None = None, description: str | None = None
-) -> Any:
+def tool(func: Any = None, /, *, name: str | None = None, description: str | None = None) -> Any:
     """Trace each call as an `execute_tool {name}` span with arguments, result and telemetry.
 
     Bare (`@tool`), named (`@tool("bash")`, `@tool(name="bash")`), on functions, coroutines,
@@ -326,9 +322,7 @@ def agent(
     if isinstance(func, str):
         func, name = None, func
     if func is None:
-        return lambda f: agent(
-            f, name=name, model=model, prompt_arg=prompt_arg, metadata=metadata
-        )
+        return lambda f: agent(f, name=name, model=model, prompt_arg=prompt_arg, metadata=metadata)
     agent_name = name or _name_of(func)
 
     def make_start(target: Callable[..., Any]) -> _Start:

@@ -51,9 +51,7 @@ class JsonLinesSpanExporter(SpanExporter):
 
 @agenttrace.tool(name="bash")
 def bash(command: str) -> str:
-    completed = agenttrace.run(
-        ["bash", "-c", command], capture_output=True, text=True, timeout=30
-    )
+    completed = agenttrace.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
     return completed.stdout + completed.stderr
 
 
@@ -87,7 +85,9 @@ def scripted_model(step: int, messages: list[dict[str, Any]]) -> agenttrace.Step
 
 @agenttrace.agent(name="demo-agent", model=MODEL)
 def demo_agent(prompt: str) -> str:
-    agenttrace.set_run_metadata(dataset_name="demo", task_id=0, run_id="demo-0", dataset_split="demo")
+    agenttrace.set_run_metadata(
+        dataset_name="demo", task_id=0, run_id="demo-0", dataset_split="demo"
+    )
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     answer = ""
     for step in range(len(_SCRIPT)):

@@ -155,7 +155,12 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
             parts = _content_parts(field_of(message, "content", None))
             for call in _tool_calls_of(message):
                 parts.append(
-                    {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}
+                    {
+                        "type": "tool_call",
+                        "id": call.id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    }
                 )
         converted.append({"role": role, "parts": parts})
     return converted

@@ -21,7 +21,12 @@ from opentelemetry.exporter.agenttrace import semconv
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agenttrace import _settings
-from agenttrace._genai import StepRecord, input_messages, looks_like_completion, step_from_completion
+from agenttrace._genai import (
+    StepRecord,
+    input_messages,
+    looks_like_completion,
+    step_from_completion,
+)
 from agenttrace._telemetry import ChildUsage
 from agenttrace.version import __version__
 
@@ -167,7 +172,9 @@ class AgentRun(_Invocation):
 
     def set_prompt(self, prompt: Any) -> None:
         if self.settings.capture_content:
-            self.span.set_attribute(semconv.PROMPT, self.settings.renderer.text(semconv.PROMPT, prompt))
+            self.span.set_attribute(
+                semconv.PROMPT, self.settings.renderer.text(semconv.PROMPT, prompt)
+            )
 
     def set_model(self, model: str) -> None:
         self.span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, model)
@@ -307,7 +314,9 @@ class ToolCall(_Invocation):
                     semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments
                 )
                 if input_repr is None:
-                    input_repr = "kwargs=" + repr(arguments) if isinstance(arguments, dict) else None
+                    input_repr = (
+                        "kwargs=" + repr(arguments) if isinstance(arguments, dict) else None
+                    )
             if input_repr is not None:
                 attributes[semconv.TOOL_INPUT_REPR] = renderer.repr(
                     semconv.TOOL_INPUT_REPR, input_repr
@@ -438,7 +447,7 @@ def llm_call(
     messages: Any = None,
     **request: Any,
 ) -> LLMCall:
-    """A model step as a context manager; record the output with `set_output` / `record_completion`."""
+    """A model step as a context manager; record output with `set_output` / `record_completion`."""
     return LLMCall(model, provider=provider, messages=messages, request=request)
 
 

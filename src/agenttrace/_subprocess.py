@@ -55,7 +55,9 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
             except ChildProcessError:  # SIGCHLD ignored: the child is gone, no status to be had
                 return self.pid, 0
 
-        def _internal_poll(self, _deadstate: Any = None, _waitpid: Any = None, **kwargs: Any) -> Any:
+        def _internal_poll(
+            self, _deadstate: Any = None, _waitpid: Any = None, **kwargs: Any
+        ) -> Any:
             return super()._internal_poll(_deadstate, _waitpid=self._wait4, **kwargs)
 
 

@@ -128,7 +128,7 @@ class _PeakReset:
                 return "process"
             if self._in_flight != 1:
                 return "overlap"
-            if 0 <= self._level and ru_maxrss <= self._level and self._pid == os.getpid():
+            if self._level >= 0 and ru_maxrss <= self._level and self._pid == os.getpid():
                 return "call"
             try:
                 if self._pid != os.getpid():
