@@ -178,10 +178,15 @@ def _sanitise(value: Any, seen: set[int]) -> Any:
     return _sanitise(converted, seen)
 
 
+# One encoder for the fast path: `json.dumps` with non-default options builds a new encoder on every
+# call, which costs more than the encoding of a typical tool argument.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
 def to_json(value: Any) -> str:
     """Strict JSON text for any value; never raises."""
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default)
+        return _ENCODER.encode(value)
     except (ValueError, TypeError, RecursionError):
         pass
     try:
