@@ -32,7 +32,7 @@ def test_agent_llm_tool_tree_names_and_kinds(spans) -> None:  # type: ignore[no-
     def call_model(messages: list) -> str:
         return "thinking done"
 
-    @agenttrace.agent(name="nl2bash")
+    @agenttrace.agent(name="nl2bash", provider="openai")
     def run(prompt: str) -> str:
         call_model([{"role": "user", "content": prompt}])
         return bash(command="ls")
@@ -47,6 +47,7 @@ def test_agent_llm_tool_tree_names_and_kinds(spans) -> None:  # type: ignore[no-
     assert {s.name for s in _children_of(spans, root)} == {"chat qwen3-8b", "execute_tool bash"}
     assert root.attributes[semconv.GEN_AI_OPERATION_NAME] == "invoke_agent"
     assert root.attributes[semconv.GEN_AI_AGENT_NAME] == "nl2bash"
+    assert root.attributes[semconv.GEN_AI_PROVIDER_NAME] == "openai"
     assert root.attributes[semconv.PROMPT] == "list files"
     assert chat.attributes[semconv.GEN_AI_OPERATION_NAME] == "chat"
     assert chat.attributes[semconv.GEN_AI_REQUEST_MODEL] == "qwen3-8b"

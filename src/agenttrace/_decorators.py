@@ -301,6 +301,7 @@ def agent(
     *,
     name: str | None = None,
     model: str | None = None,
+    provider: str | None = None,
     prompt_arg: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Callable[[F], F]: ...
@@ -310,6 +311,7 @@ def agent(
     *,
     name: str | None = None,
     model: str | None = None,
+    provider: str | None = None,
     prompt_arg: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Any:
@@ -322,7 +324,9 @@ def agent(
     if isinstance(func, str):
         func, name = None, func
     if func is None:
-        return lambda f: agent(f, name=name, model=model, prompt_arg=prompt_arg, metadata=metadata)
+        return lambda f: agent(
+            f, name=name, model=model, provider=provider, prompt_arg=prompt_arg, metadata=metadata
+        )
     agent_name = name or _name_of(func)
 
     def make_start(target: Callable[..., Any]) -> _Start:
@@ -334,7 +338,9 @@ def agent(
             prompt = next((arguments[c] for c in candidates if c in arguments), None)
             if prompt is None and not prompt_arg:
                 prompt = next((v for v in arguments.values() if isinstance(v, str)), None)
-            return AgentRun(agent_name, prompt=prompt, model=model, metadata=metadata)
+            return AgentRun(
+                agent_name, prompt=prompt, model=model, provider=provider, metadata=metadata
+            )
 
         return start
 

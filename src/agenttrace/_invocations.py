@@ -139,6 +139,7 @@ class AgentRun(_Invocation):
         *,
         prompt: Any = None,
         model: str | None = None,
+        provider: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         parent: Any = None,
     ) -> None:
@@ -155,6 +156,8 @@ class AgentRun(_Invocation):
         }
         if model:
             attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+        if provider:
+            attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
         if prompt is not None and settings.capture_content:
             attributes[semconv.PROMPT] = settings.renderer.text(semconv.PROMPT, prompt)
         for key, value in (metadata or {}).items():
@@ -434,10 +437,14 @@ def agent_run(
     *,
     prompt: Any = None,
     model: str | None = None,
+    provider: str | None = None,
     **metadata: Any,
 ) -> AgentRun:
-    """An agent run as a context manager: `with agent_run("nl2bash", task_id=3) as run: ...`."""
-    return AgentRun(name, prompt=prompt, model=model, metadata=metadata)
+    """An agent run as a context manager: `with agent_run("nl2bash", task_id=3) as run: ...`.
+
+    Keyword arguments other than `prompt`, `model` and `provider` are row metadata.
+    """
+    return AgentRun(name, prompt=prompt, model=model, provider=provider, metadata=metadata)
 
 
 def llm_call(
