@@ -59,11 +59,14 @@ class _Signature:
 
 
 def _input_repr(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """The release's `tool_input` form: `kwargs={...}`, with `args=(...)` before it if any."""
+    """The release's `tool_input` form: `args=(...)` if any, then `kwargs={...}` if any."""
     try:
+        parts = []
         if args:
-            return f"args={args!r}, kwargs={kwargs!r}"
-        return f"kwargs={kwargs!r}"
+            parts.append(f"args={args!r}")
+        if kwargs:
+            parts.append(f"kwargs={kwargs!r}")
+        return ", ".join(parts)
     except Exception as exc:  # a __repr__ that raises
         return f"<unrepresentable arguments: {type(exc).__name__}>"
 

@@ -131,7 +131,7 @@ class _Invocation:
 class AgentRun(_Invocation):
     """An agent run: the root `invoke_agent {name}` span, which becomes one AgentTrace row."""
 
-    __slots__ = ("name", "_steps")
+    __slots__ = ("name", "_steps", "_descendants", "_outer")
 
     def __init__(
         self,
@@ -145,6 +145,7 @@ class AgentRun(_Invocation):
     ) -> None:
         settings = _settings.current()
         parent = otel_context.get_current() if parent is None else parent
+        outer = otel_context.get_value(_RUN_KEY, parent)
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
             semconv.GEN_AI_AGENT_NAME: name,
@@ -164,14 +165,27 @@ class AgentRun(_Invocation):
             if value is not None:
                 attr = semconv.METADATA_PREFIX + str(key)
                 attributes[attr] = _metadata_value(settings.renderer, attr, value)
+        if isinstance(outer, AgentRun):
+            attributes[semconv.RUN_NESTED] = True
+            outer.note_descendant()
+            self._outer: AgentRun | None = outer
+        else:
+            self._outer = None
         self.settings = settings
         self.name = name
         self._steps = itertools.count(1)
+        self._descendants = itertools.count()  # atomic increments from any thread
         super().__init__(f"{semconv.OPERATION_INVOKE_AGENT} {name}", attributes, parent)
         self._context = otel_context.set_value(_RUN_KEY, self, self._context)
 
     def next_step_number(self) -> int:
         return next(self._steps)
+
+    def note_descendant(self) -> None:
+        """Count a span started below this run (and below every run enclosing it)."""
+        next(self._descendants)
+        if self._outer is not None:
+            self._outer.note_descendant()
 
     def set_prompt(self, prompt: Any) -> None:
         if self.settings.capture_content:
@@ -191,13 +205,20 @@ class AgentRun(_Invocation):
                 attributes[attr] = _metadata_value(self.settings.renderer, attr, value)
         self.span.set_attributes(attributes)
 
+    def _span_count(self) -> int:
+        return next(self._descendants)  # the count's next value is the number of spans noted
+
     def _on_finish(self, result: Any) -> None:
+        attributes: dict[str, Any] = {semconv.RUN_SPAN_COUNT: self._span_count()}
         if result is not _UNSET and result is not None and self.settings.capture_content:
             message = [{"role": "assistant", "parts": [{"type": "text", "content": result}]}]
-            self.span.set_attribute(
-                semconv.GEN_AI_OUTPUT_MESSAGES,
-                self.settings.renderer.json(semconv.GEN_AI_OUTPUT_MESSAGES, message),
+            attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = self.settings.renderer.json(
+                semconv.GEN_AI_OUTPUT_MESSAGES, message
             )
+        self.span.set_attributes(attributes)
+
+    def _on_fail(self, exc: BaseException) -> None:
+        self.span.set_attribute(semconv.RUN_SPAN_COUNT, self._span_count())
 
 
 class LLMCall(_Invocation):
@@ -229,7 +250,11 @@ class LLMCall(_Invocation):
         for key, value in (request or {}).items():  # temperature=0.2 -> gen_ai.request.temperature
             if isinstance(value, (str, bool, int, float)):
                 attributes["gen_ai.request." + key] = value
-        self.step_number = run.next_step_number() if isinstance(run, AgentRun) else None
+        if isinstance(run, AgentRun):
+            run.note_descendant()
+            self.step_number: int | None = run.next_step_number()
+        else:
+            self.step_number = None
         if self.step_number is not None:
             attributes[semconv.STEP_NUMBER] = self.step_number
         if messages is not None and settings.capture_content:
@@ -299,6 +324,9 @@ class ToolCall(_Invocation):
         settings = _settings.current() if settings is None else settings
         parent = otel_context.get_current() if parent is None else parent
         pending_id = otel_context.get_value(_CALL_ID_KEY, parent)
+        run = otel_context.get_value(_RUN_KEY, parent)
+        if isinstance(run, AgentRun):
+            run.note_descendant()
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: name,

@@ -58,6 +58,10 @@ OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 # Root span: the run's prompt and row metadata (`agenttrace.metadata.<key>` -> metadata[key]).
 PROMPT: Final = "agenttrace.prompt"
 METADATA_PREFIX: Final = "agenttrace.metadata."
+# Root span: how many AgentTrace spans the run started below it (so an exporter that only sees
+# finished spans knows when the run is whole), and whether the run is nested in another run.
+RUN_SPAN_COUNT: Final = "agenttrace.run.span_count"
+RUN_NESTED: Final = "agenttrace.run.nested"
 # Model step.
 STEP_NUMBER: Final = "agenttrace.step.number"
 # Tool call: the release's repr form of the arguments, the exit code, early generator close.
@@ -77,6 +81,12 @@ TELEMETRY_METHOD: Final = "agenttrace.telemetry.method"
 # "overlap" (since the start of the earliest of several calls in flight at once), or "process"
 # (the process's lifetime peak: no reset on this OS).
 TELEMETRY_PEAK_SCOPE: Final = "agenttrace.telemetry.peak_scope"
+# Spans rebuilt from an existing row (`agenttrace send`, replay): the row's metadata verbatim, and
+# the fields of the row (or of one span / step entry) that the span alone would not reproduce
+# exactly, as JSON; `"__absent__"` lists keys the entry did not have. Converting such spans back
+# gives the original row, byte for byte.
+SOURCE_METADATA: Final = "agenttrace.source.metadata"
+SOURCE_OVERRIDES: Final = "agenttrace.source.overrides"
 # Content capture and truncation bookkeeping.
 CONTENT_CAPTURED: Final = "agenttrace.content.captured"
 

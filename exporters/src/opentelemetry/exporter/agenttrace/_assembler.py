@@ -1,0 +1,285 @@
+"""Gathering finished spans per trace until a run is whole, then handing out its row.
+
+A run is whole when its root (a top-level agent span) has ended and so has every span below it.
+Fed by a SpanProcessor, the assembler sees spans start as well as end, so it knows exactly which
+descendants are still open. Fed by a SpanExporter (zero-code mode) it only sees finished spans,
+in any order and across batches: AgentTrace's own roots then say how many spans their run started
+(`agenttrace.run.span_count`), and a foreign root is taken as whole when it arrives.
+
+Memory is bounded by the runs in flight: spans are held only until their run's row is written, a
+trace with no agent root is dropped when its own root ends, and past `max_spans` the oldest trace
+is written out as an incomplete row. Nothing is dropped silently: every loss is counted in
+`stats`, and at shutdown every run still open becomes a row marked incomplete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.exporter.agenttrace import semconv
+from opentelemetry.exporter.agenttrace._rows import build_row, is_run_root
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, TraceFlags
+
+_logger = logging.getLogger(__name__)
+
+RowSink = Callable[[dict[str, Any]], None]
+
+_EMITTED_MEMORY = (
+    4096  # recently written roots remembered, to count late spans instead of buffering
+)
+
+
+@dataclass
+class AssemblerStats:
+    """What happened to the spans the assembler was given."""
+
+    rows: int = 0
+    incomplete_rows: int = 0
+    ignored_spans: int = 0  # spans of traces that had no agent run (HTTP servers, ...)
+    late_spans: int = 0  # spans that arrived after their run's row was written
+    dropped_spans: int = 0  # spans lost: rows that could not be built or written
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Trace:
+    ended: dict[int, ReadableSpan] = field(default_factory=dict)
+    parent_of: dict[int, int | None] = field(default_factory=dict)
+    open: set[int] = field(default_factory=set)
+    live_roots: dict[int, ReadableSpan] = field(default_factory=dict)
+    pending_roots: list[ReadableSpan] = field(default_factory=list)
+
+
+def _parent_id(span: ReadableSpan) -> int | None:
+    parent = span.parent
+    if parent is None or parent.is_remote:
+        return None
+    return parent.span_id
+
+
+class TraceAssembler:
+    """Turns a stream of spans into AgentTrace rows, one per agent run."""
+
+    def __init__(
+        self,
+        sink: RowSink,
+        *,
+        strict: bool = False,
+        track_open: bool = False,
+        max_spans: int = 500_000,
+    ) -> None:
+        self._sink = sink
+        self._strict = strict
+        self._track_open = track_open
+        self._max_spans = max_spans
+        self._traces: OrderedDict[int, _Trace] = OrderedDict()
+        self._emitted: OrderedDict[int, None] = OrderedDict()
+        self._buffered = 0
+        self._lock = threading.RLock()
+        self.stats = AssemblerStats()
+
+    # -- feeding ------------------------------------------------------------------------------
+    def on_start(self, span: ReadableSpan) -> None:
+        """A span started (processor mode): remember it is open, and live run roots."""
+        trace_id = span.context.trace_id
+        with self._lock:
+            trace = self._traces.get(trace_id)
+            if trace is None:
+                trace = self._traces[trace_id] = _Trace()
+            span_id = span.context.span_id
+            trace.open.add(span_id)
+            trace.parent_of[span_id] = _parent_id(span)
+            if is_run_root(span) and not self._is_nested(trace, span):
+                trace.live_roots[span_id] = span
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """A span finished."""
+        trace_id = span.context.trace_id
+        span_id = span.context.span_id
+        with self._lock:
+            trace = self._traces.get(trace_id)
+            if trace is None:
+                if self._track_open and trace_id in self._emitted:
+                    self.stats.late_spans += 1
+                    return
+                trace = self._traces[trace_id] = _Trace()
+            trace.open.discard(span_id)
+            trace.parent_of[span_id] = _parent_id(span)
+            trace.ended[span_id] = span
+            self._buffered += 1
+            root_started = span_id in trace.live_roots
+            if root_started or (
+                not self._track_open and is_run_root(span) and not self._is_nested(trace, span)
+            ):
+                trace.live_roots.pop(span_id, None)
+                trace.pending_roots.append(span)
+            if trace.pending_roots:
+                self._emit_whole_runs(trace_id, trace)
+            if trace_id in self._traces and self._trace_finished(trace, span):
+                self._discard(trace_id, trace)
+            if self._buffered > self._max_spans:
+                self._evict_oldest()
+
+    # -- decisions ------------------------------------------------------------------------------
+    def _is_nested(self, trace: _Trace, span: ReadableSpan) -> bool:
+        if (span.attributes or {}).get(semconv.RUN_NESTED):
+            return True
+        parent = _parent_id(span)
+        hops = 0
+        while parent is not None and hops < 10_000:
+            if parent in trace.live_roots:
+                return True
+            ancestor = trace.ended.get(parent)
+            if ancestor is not None and is_run_root(ancestor):
+                return True
+            parent = trace.parent_of.get(parent)
+            hops += 1
+        return False
+
+    def _descends_from(self, trace: _Trace, span_id: int, root_id: int) -> bool:
+        hops = 0
+        current: int | None = span_id
+        while current is not None and hops < 10_000:
+            if current == root_id:
+                return True
+            current = trace.parent_of.get(current)
+            hops += 1
+        return False
+
+    def _is_whole(self, trace: _Trace, root: ReadableSpan) -> bool:
+        root_id = root.context.span_id
+        if self._track_open:
+            return not any(self._descends_from(trace, s, root_id) for s in trace.open)
+        expected = (root.attributes or {}).get(semconv.RUN_SPAN_COUNT)
+        if not isinstance(expected, int):
+            return True  # a foreign root: take it as whole when it arrives
+        have = sum(
+            1
+            for span_id, span in trace.ended.items()
+            if span_id != root_id
+            and span.instrumentation_scope is not None
+            and span.instrumentation_scope.name == "agenttrace"
+            and self._descends_from(trace, span_id, root_id)
+        )
+        return have >= expected
+
+    def _trace_finished(self, trace: _Trace, span: ReadableSpan) -> bool:
+        """Nothing more can come for this trace's runs: drop what is left (not agent spans)."""
+        if trace.pending_roots or trace.live_roots or trace.open:
+            return False
+        if not trace.ended:
+            return True
+        return _parent_id(span) is None  # the trace's own root has ended
+
+    def _emit_whole_runs(self, trace_id: int, trace: _Trace) -> None:
+        for root in list(trace.pending_roots):
+            if self._is_whole(trace, root):
+                trace.pending_roots.remove(root)
+                self._emit(trace, root, incomplete=False)
+
+    def _emit(
+        self, trace: _Trace, root: ReadableSpan, *, incomplete: bool, end_time: int | None = None
+    ) -> None:
+        root_id = root.context.span_id
+        members = [
+            span
+            for span_id, span in trace.ended.items()
+            if span_id != root_id and self._descends_from(trace, span_id, root_id)
+        ]
+        for span in members:
+            del trace.ended[span.context.span_id]
+        if root_id in trace.ended:
+            del trace.ended[root_id]
+            self._buffered -= 1
+        self._buffered -= len(members)
+        try:
+            row = build_row(
+                root, members, strict=self._strict, incomplete=incomplete, end_time=end_time
+            )
+            self._sink(row)
+        except Exception:  # a row that cannot be built or written is counted, never raised
+            _logger.exception(
+                "agenttrace: could not write the row of trace %032x", root.context.trace_id
+            )
+            self.stats.dropped_spans += len(members) + 1
+            return
+        self.stats.rows += 1
+        if incomplete:
+            self.stats.incomplete_rows += 1
+        self._emitted[root.context.trace_id] = None
+        while len(self._emitted) > _EMITTED_MEMORY:
+            self._emitted.popitem(last=False)
+
+    def _discard(self, trace_id: int, trace: _Trace) -> None:
+        self.stats.ignored_spans += len(trace.ended)
+        self._buffered -= len(trace.ended)
+        del self._traces[trace_id]
+
+    def _evict_oldest(self) -> None:
+        trace_id, trace = next(iter(self._traces.items()))
+        _logger.warning(
+            "agenttrace: more than %d spans buffered; writing trace %032x as incomplete",
+            self._max_spans,
+            trace_id,
+        )
+        self._finish_trace(trace_id, trace)
+
+    # -- shutdown -------------------------------------------------------------------------------
+    def _finish_trace(self, trace_id: int, trace: _Trace) -> None:
+        now = time.time_ns()
+        for root in list(trace.pending_roots):
+            self._emit(trace, root, incomplete=True)
+        trace.pending_roots.clear()
+        for root in list(trace.live_roots.values()):
+            self._emit(trace, root, incomplete=True, end_time=now)
+        trace.live_roots.clear()
+        if trace.ended and any(
+            semconv.GEN_AI_OPERATION_NAME in (span.attributes or {})
+            for span in trace.ended.values()
+        ):
+            # GenAI spans whose agent root never showed up: a row all the same, under a stand-in.
+            self._emit(trace, _stand_in_root(trace_id, trace), incomplete=True)
+        self._discard(trace_id, trace)
+
+    def finish_all(self) -> None:
+        """Write every run still in flight as an incomplete row (at shutdown)."""
+        with self._lock:
+            for trace_id, trace in list(self._traces.items()):
+                self._finish_trace(trace_id, trace)
+
+    @property
+    def buffered_spans(self) -> int:
+        return self._buffered
+
+
+def _stand_in_root(trace_id: int, trace: _Trace) -> ReadableSpan:
+    """A root for spans whose real root was never seen, spanning them all."""
+    spans = list(trace.ended.values())
+    top_ids = {
+        s.context.span_id
+        for s in spans
+        if trace.parent_of.get(s.context.span_id) not in trace.ended
+    }
+    stand_in_id = next(iter(top_ids)) ^ 0x5A5A5A5A5A5A5A5A or 1
+    start = min(s.start_time or 0 for s in spans)
+    end = max(s.end_time or s.start_time or 0 for s in spans)
+    for span_id in top_ids:
+        trace.parent_of[span_id] = stand_in_id
+    context = SpanContext(trace_id, stand_in_id, is_remote=False, trace_flags=TraceFlags(1))
+    return ReadableSpan(
+        name="invoke_agent",
+        context=context,
+        attributes={semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT},
+        resource=spans[0].resource,
+        start_time=start,
+        end_time=end,
+    )

@@ -1,0 +1,365 @@
+"""Spans -> one AgentTrace row: the mapping DESIGN.md states, in one place.
+
+Input is the run's root span (an `invoke_agent` or workflow span), every finished span below it,
+and the resource. Tool spans (`execute_tool`) become `spans`, model spans (`chat` and the other
+generation operations) become `llm_steps`, everything else (HTTP clients, databases) is skipped.
+Spans made by other GenAI instrumentations are read through the same convention keys, with the
+older names (`gen_ai.usage.prompt_tokens`, ...) as fallbacks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry.exporter.agenttrace import semconv
+from opentelemetry.exporter.agenttrace.schema import SCHEMA_VERSION, TELEMETRY_FIELDS
+from opentelemetry.exporter.agenttrace.version import __version__
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+COLLECTOR_VERSION = f"agenttrace-{__version__}"
+
+AGENT_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow", "create_agent"})
+STEP_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+TOOL_OPERATION = semconv.OPERATION_EXECUTE_TOOL
+
+_TELEMETRY_ATTRIBUTES = dict(zip(TELEMETRY_FIELDS, semconv.TELEMETRY_KEYS, strict=True))
+_INT_TELEMETRY = frozenset({"max_rss_bytes", "read_bytes", "write_bytes"})
+
+# Resource keys grouped into the row's platform / hardware metadata.
+_PLATFORM_KEYS = (
+    "host.name",
+    "host.arch",
+    "os.type",
+    "os.description",
+    "os.version",
+    "process.runtime.name",
+    "process.runtime.version",
+)
+_HARDWARE_KEYS = {
+    semconv.HOST_CPU_MODEL_NAME: "cpu_model",
+    semconv.HOST_CPU_LOGICAL_COUNT: "cpu_count_logical",
+    semconv.HOST_CPU_PHYSICAL_COUNT: "cpu_count_physical",
+    semconv.HOST_MEMORY_TOTAL_BYTES: "memory_total_bytes",
+}
+
+
+def operation_of(span: ReadableSpan) -> str:
+    """The GenAI operation of a span: its `gen_ai.operation.name`, else its name's first word."""
+    attributes = span.attributes or {}
+    operation = attributes.get(semconv.GEN_AI_OPERATION_NAME)
+    if isinstance(operation, str):
+        return operation
+    return span.name.split(" ", 1)[0] if span.name else ""
+
+
+def is_run_root(span: ReadableSpan) -> bool:
+    """Whether a span can be the root of a row (an agent or workflow span)."""
+    if operation_of(span) in AGENT_OPERATIONS:
+        return True
+    kind = (span.attributes or {}).get(semconv.OPENINFERENCE_SPAN_KIND)
+    return kind == "AGENT"
+
+
+def hex_trace_id(span: ReadableSpan) -> str:
+    return format(span.context.trace_id, "032x")
+
+
+def hex_span_id(span_id: int) -> str:
+    return format(span_id, "016x")
+
+
+def iso_utc(epoch_ns: int) -> str:
+    """ISO-8601 UTC with microseconds, the form `datetime.isoformat()` gives (`+00:00`)."""
+    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=nanos // 1000)
+    return moment.isoformat()
+
+
+def _millis(span: ReadableSpan) -> float:
+    if span.start_time is None or span.end_time is None:
+        return 0.0
+    return (span.end_time - span.start_time) / 1e6
+
+
+def _loads(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _arguments_dict(value: Any) -> dict[str, Any]:
+    value = _loads(value) if isinstance(value, str) else value
+    if isinstance(value, dict):
+        return value
+    return {} if value is None else {"value": value}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _output_parts(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages = _loads(attributes.get(semconv.GEN_AI_OUTPUT_MESSAGES))
+    parts: list[dict[str, Any]] = []
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict) and isinstance(message.get("parts"), list):
+                parts.extend(p for p in message["parts"] if isinstance(p, dict))
+    return parts
+
+
+def _joined(parts: list[dict[str, Any]], kind: str) -> str | None:
+    texts = [p.get("content") for p in parts if p.get("type") == kind]
+    texts = [t if isinstance(t, str) else json.dumps(t) for t in texts if t is not None]
+    return "".join(texts) if texts else None
+
+
+def _with_overrides(entry: dict[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the exact values a replayed span carries for fields it cannot reproduce."""
+    overrides = _loads(attributes.get(semconv.SOURCE_OVERRIDES))
+    if not isinstance(overrides, dict):
+        return entry
+    absent = overrides.get("__absent__") or ()
+    for key, value in overrides.items():
+        if key != "__absent__":
+            entry[key] = value
+    for key in absent:
+        entry.pop(key, None)
+    order = overrides.get("__order__")
+    if isinstance(order, list):
+        entry = {key: entry[key] for key in order if key in entry} | {
+            key: value for key, value in entry.items() if key not in order
+        }
+    return entry
+
+
+def step_of(span: ReadableSpan, number: int, strict: bool) -> dict[str, Any]:
+    """One `llm_steps` entry."""
+    attributes = span.attributes or {}
+    parts = _output_parts(attributes)
+    calls = []
+    for part in parts:
+        if part.get("type") == "tool_call":
+            call: dict[str, Any] = {
+                "name": str(part.get("name") or ""),
+                "arguments": _arguments_dict(part.get("arguments")),
+            }
+            if not strict and part.get("id") is not None:
+                call["id"] = str(part["id"])
+            calls.append(call)
+    input_tokens = attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+    if input_tokens is None:
+        input_tokens = attributes.get("gen_ai.usage.prompt_tokens")
+    output_tokens = attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+    if output_tokens is None:
+        output_tokens = attributes.get("gen_ai.usage.completion_tokens")
+    step: dict[str, Any] = {
+        "step_id": hex_span_id(span.context.span_id),
+        "step_number": _int_or_none(attributes.get(semconv.STEP_NUMBER)) or number,
+        "model_output": _joined(parts, "text"),
+        "reasoning_content": _joined(parts, "reasoning"),
+        "tool_calls": calls or None,
+        "duration_ms": _millis(span),
+        "input_tokens": _int_or_none(input_tokens),
+        "output_tokens": _int_or_none(output_tokens),
+    }
+    if not strict:
+        step["start_ns"] = span.start_time
+        step["end_ns"] = span.end_time
+    return _with_overrides(step, attributes)
+
+
+def _tool_input(attributes: Mapping[str, Any]) -> str:
+    text = attributes.get(semconv.TOOL_INPUT_REPR)
+    if isinstance(text, str):
+        return text
+    arguments = _loads(attributes.get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS))
+    if arguments is None:
+        return ""
+    return f"kwargs={arguments!r}" if isinstance(arguments, dict) else repr(arguments)
+
+
+def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for field, key in _TELEMETRY_ATTRIBUTES.items():
+        value = attributes.get(key)
+        if field in _INT_TELEMETRY:
+            figures[field] = int(value) if isinstance(value, (int, float)) else 0
+        else:
+            figures[field] = float(value) if isinstance(value, (int, float)) else 0.0
+    return figures
+
+
+def tool_span_of(span: ReadableSpan, parent_tool_id: str | None, strict: bool) -> dict[str, Any]:
+    """One `spans` entry."""
+    attributes = span.attributes or {}
+    exit_code = attributes.get(semconv.TOOL_EXIT_CODE)
+    if not isinstance(exit_code, int) or isinstance(exit_code, bool):
+        exit_code = 1 if span.status.status_code is StatusCode.ERROR else 0
+    output = attributes.get(semconv.GEN_AI_TOOL_CALL_RESULT)
+    tool = {
+        "span_id": hex_span_id(span.context.span_id),
+        "type": "TOOL",
+        "tool_name": str(attributes.get(semconv.GEN_AI_TOOL_NAME) or span.name.split(" ", 1)[-1]),
+        "tool_input": _tool_input(attributes),
+        "tool_output": output
+        if isinstance(output, str)
+        else ("" if output is None else str(output)),
+        "start_ns": span.start_time or 0,
+        "end_ns": span.end_time or span.start_time or 0,
+        "duration_ms": _millis(span),
+        "telemetry": _telemetry(attributes),
+        "exit_code": exit_code,
+        "parent_span_id": parent_tool_id,
+    }
+    if not strict:
+        call_id = attributes.get(semconv.GEN_AI_TOOL_CALL_ID)
+        tool["tool_call_id"] = str(call_id) if call_id is not None else None
+        scope = attributes.get(semconv.TELEMETRY_PEAK_SCOPE)
+        tool["max_rss_scope"] = scope if isinstance(scope, str) else None
+    return _with_overrides(tool, attributes)
+
+
+def _metadata(
+    root_attributes: Mapping[str, Any],
+    resource_attributes: Mapping[str, Any],
+    incomplete: bool,
+) -> dict[str, Any]:
+    source = _loads(root_attributes.get(semconv.SOURCE_METADATA))
+    if isinstance(source, dict):  # a replayed row: its metadata as it was
+        if incomplete:
+            source["incomplete"] = True
+        return source
+    given: dict[str, Any] = {}
+    for key, value in root_attributes.items():
+        if key.startswith(semconv.METADATA_PREFIX):
+            given[key[len(semconv.METADATA_PREFIX) :]] = value
+    metadata: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "collector_version": COLLECTOR_VERSION,
+        "dataset_name": str(given.pop("dataset_name", "") or ""),
+        "source": str(given.pop("source", "") or ""),
+        "task_id": given.pop("task_id", None),
+        "run_id": str(given.pop("run_id", "") or ""),
+        "dataset_split": str(given.pop("dataset_split", "") or ""),
+    }
+    task_id = metadata["task_id"]
+    if isinstance(task_id, str) and task_id.lstrip("-").isdigit():
+        metadata["task_id"] = int(task_id)
+    metadata.update(given)
+    agent_name = root_attributes.get(semconv.GEN_AI_AGENT_NAME)
+    if isinstance(agent_name, str):
+        metadata.setdefault("agent_name", agent_name)
+    metadata["telemetry_method"] = root_attributes.get(
+        semconv.TELEMETRY_METHOD, semconv.TELEMETRY_METHOD_NONE
+    )
+    metadata["content_captured"] = root_attributes.get(semconv.CONTENT_CAPTURED, True)
+    platform = {
+        key: resource_attributes[key] for key in _PLATFORM_KEYS if key in resource_attributes
+    }
+    hardware = {
+        name: resource_attributes[key]
+        for key, name in _HARDWARE_KEYS.items()
+        if key in resource_attributes
+    }
+    if platform:
+        metadata["platform"] = platform
+    if hardware:
+        metadata["hardware"] = hardware
+    service = {
+        key.split(".", 1)[1]: resource_attributes[key]
+        for key in ("service.name", "service.version")
+        if key in resource_attributes
+    }
+    if service:
+        metadata["service"] = service
+    if incomplete:
+        metadata["incomplete"] = True
+    return metadata
+
+
+def _first_user_text(spans: Iterable[ReadableSpan]) -> str | None:
+    for span in spans:
+        messages = _loads((span.attributes or {}).get(semconv.GEN_AI_INPUT_MESSAGES))
+        if not isinstance(messages, list):
+            continue
+        for message in messages:
+            if isinstance(message, dict) and message.get("role") == "user":
+                text = _joined([p for p in message.get("parts", []) if isinstance(p, dict)], "text")
+                if text is not None:
+                    return text
+    return None
+
+
+def build_row(
+    root: ReadableSpan,
+    spans: Sequence[ReadableSpan],
+    *,
+    strict: bool = False,
+    incomplete: bool = False,
+    end_time: int | None = None,
+) -> dict[str, Any]:
+    """The AgentTrace row of one run. `spans` are the root's descendants (any order, any kind).
+
+    `incomplete` marks a run whose root never ended (written at shutdown); `end_time` then stands
+    in for the root's end.
+    """
+    by_id = {span.context.span_id: span for span in spans}
+    by_id[root.context.span_id] = root
+    tools = sorted(
+        (s for s in spans if operation_of(s) == TOOL_OPERATION), key=lambda s: s.start_time or 0
+    )
+    steps = sorted(
+        (s for s in spans if operation_of(s) in STEP_OPERATIONS), key=lambda s: s.start_time or 0
+    )
+
+    def enclosing_tool(span: ReadableSpan) -> str | None:
+        parent = span.parent
+        hops = 0
+        while parent is not None and parent.span_id in by_id and hops < 10_000:
+            if parent.span_id == root.context.span_id:
+                return None
+            ancestor = by_id[parent.span_id]
+            if operation_of(ancestor) == TOOL_OPERATION:
+                return hex_span_id(ancestor.context.span_id)
+            parent = ancestor.parent
+            hops += 1
+        return None
+
+    attributes = root.attributes or {}
+    resource = root.resource.attributes if root.resource is not None else {}
+    prompt = attributes.get(semconv.PROMPT)
+    if not isinstance(prompt, str):
+        prompt = _first_user_text(steps) or ""
+    model = attributes.get(semconv.GEN_AI_REQUEST_MODEL)
+    if not isinstance(model, str):
+        model = next(
+            (
+                (s.attributes or {}).get(semconv.GEN_AI_REQUEST_MODEL)
+                or (s.attributes or {}).get(semconv.GEN_AI_RESPONSE_MODEL)
+                for s in steps
+                if (s.attributes or {}).get(semconv.GEN_AI_REQUEST_MODEL)
+                or (s.attributes or {}).get(semconv.GEN_AI_RESPONSE_MODEL)
+            ),
+            "",
+        )
+    start = root.start_time or 0
+    end = root.end_time if root.end_time is not None else (end_time or start)
+    row = {
+        "trace_id": hex_trace_id(root),
+        "timestamp_utc": iso_utc(start),
+        "prompt": prompt,
+        "model": str(model),
+        "spans": [tool_span_of(s, enclosing_tool(s), strict) for s in tools],
+        "llm_steps": [step_of(s, index + 1, strict) for index, s in enumerate(steps)],
+        "total_duration_ms": (end - start) / 1e6,
+        "metadata": _metadata(attributes, resource, incomplete),
+    }
+    return _with_overrides(row, attributes)
