@@ -41,7 +41,8 @@ def configure_spans() -> Iterator[object]:
 
     def _configure(**kwargs: object) -> Spans:
         exporter = InMemorySpanExporter()
-        agenttrace.configure(span_processors=[SimpleSpanProcessor(exporter)], **kwargs)
+        extra = list(kwargs.pop("span_processors", []))  # type: ignore[call-overload]
+        agenttrace.configure(span_processors=[SimpleSpanProcessor(exporter), *extra], **kwargs)
         return Spans(exporter)
 
     yield _configure

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import semconv
-from opentelemetry.exporter.agenttrace._rows import build_row, is_run_root
+from opentelemetry.exporter.agenttrace._rows import attributes_of, build_row, is_run_root
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
@@ -53,6 +53,7 @@ class AssemblerStats:
 @dataclass
 class _Trace:
     ended: dict[int, ReadableSpan] = field(default_factory=dict)
+    attributes: dict[int, dict[str, Any]] = field(default_factory=dict)
     parent_of: dict[int, int | None] = field(default_factory=dict)
     open: set[int] = field(default_factory=set)
     live_roots: dict[int, ReadableSpan] = field(default_factory=dict)
@@ -98,7 +99,7 @@ class TraceAssembler:
             span_id = span.context.span_id
             trace.open.add(span_id)
             trace.parent_of[span_id] = _parent_id(span)
-            if is_run_root(span) and not self._is_nested(trace, span):
+            if self._is_top_root(trace, span):
                 trace.live_roots[span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -115,10 +116,11 @@ class TraceAssembler:
             trace.open.discard(span_id)
             trace.parent_of[span_id] = _parent_id(span)
             trace.ended[span_id] = span
+            attributes = trace.attributes[span_id] = attributes_of(span)
             self._buffered += 1
             root_started = span_id in trace.live_roots
             if root_started or (
-                not self._track_open and is_run_root(span) and not self._is_nested(trace, span)
+                not self._track_open and self._is_top_root(trace, span, attributes)
             ):
                 trace.live_roots.pop(span_id, None)
                 trace.pending_roots.append(span)
@@ -130,8 +132,17 @@ class TraceAssembler:
                 self._evict_oldest()
 
     # -- decisions ------------------------------------------------------------------------------
-    def _is_nested(self, trace: _Trace, span: ReadableSpan) -> bool:
-        if (span.attributes or {}).get(semconv.RUN_NESTED):
+    def _is_top_root(
+        self, trace: _Trace, span: ReadableSpan, attributes: dict[str, Any] | None = None
+    ) -> bool:
+        if attributes is None:
+            attributes = attributes_of(span)
+        return is_run_root(span, attributes) and not self._is_nested(trace, span, attributes)
+
+    def _is_nested(
+        self, trace: _Trace, span: ReadableSpan, attributes: dict[str, Any] | None = None
+    ) -> bool:
+        if (attributes if attributes is not None else attributes_of(span)).get(semconv.RUN_NESTED):
             return True
         parent = _parent_id(span)
         hops = 0
@@ -139,7 +150,7 @@ class TraceAssembler:
             if parent in trace.live_roots:
                 return True
             ancestor = trace.ended.get(parent)
-            if ancestor is not None and is_run_root(ancestor):
+            if ancestor is not None and is_run_root(ancestor, trace.attributes.get(parent)):
                 return True
             parent = trace.parent_of.get(parent)
             hops += 1
@@ -159,7 +170,7 @@ class TraceAssembler:
         root_id = root.context.span_id
         if self._track_open:
             return not any(self._descends_from(trace, s, root_id) for s in trace.open)
-        expected = (root.attributes or {}).get(semconv.RUN_SPAN_COUNT)
+        expected = trace.attributes.get(root.context.span_id, {}).get(semconv.RUN_SPAN_COUNT)
         if not isinstance(expected, int):
             return True  # a foreign root: take it as whole when it arrives
         have = sum(
@@ -190,20 +201,33 @@ class TraceAssembler:
         self, trace: _Trace, root: ReadableSpan, *, incomplete: bool, end_time: int | None = None
     ) -> None:
         root_id = root.context.span_id
-        members = [
-            span
-            for span_id, span in trace.ended.items()
-            if span_id != root_id and self._descends_from(trace, span_id, root_id)
-        ]
+        if trace.parent_of.get(root_id) is None and len(trace.pending_roots) == 0:
+            # The trace's own root: everything ended in the trace is below it.
+            members = [span for span_id, span in trace.ended.items() if span_id != root_id]
+        else:
+            members = [
+                span
+                for span_id, span in trace.ended.items()
+                if span_id != root_id and self._descends_from(trace, span_id, root_id)
+            ]
+        known = {}
         for span in members:
-            del trace.ended[span.context.span_id]
+            span_id = span.context.span_id
+            del trace.ended[span_id]
+            known[span_id] = trace.attributes.pop(span_id)
         if root_id in trace.ended:
             del trace.ended[root_id]
+            trace.attributes.pop(root_id, None)
             self._buffered -= 1
         self._buffered -= len(members)
         try:
             row = build_row(
-                root, members, strict=self._strict, incomplete=incomplete, end_time=end_time
+                root,
+                members,
+                strict=self._strict,
+                incomplete=incomplete,
+                end_time=end_time,
+                attributes_by_id=known,
             )
             self._sink(row)
         except Exception:  # a row that cannot be built or written is counted, never raised
@@ -242,10 +266,7 @@ class TraceAssembler:
         for root in list(trace.live_roots.values()):
             self._emit(trace, root, incomplete=True, end_time=now)
         trace.live_roots.clear()
-        if trace.ended and any(
-            semconv.GEN_AI_OPERATION_NAME in (span.attributes or {})
-            for span in trace.ended.values()
-        ):
+        if any(semconv.GEN_AI_OPERATION_NAME in a for a in trace.attributes.values()):
             # GenAI spans whose agent root never showed up: a row all the same, under a stand-in.
             self._emit(trace, _stand_in_root(trace_id, trace), incomplete=True)
         self._discard(trace_id, trace)

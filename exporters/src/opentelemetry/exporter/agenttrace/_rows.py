@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import semconv
-from opentelemetry.exporter.agenttrace.schema import SCHEMA_VERSION, TELEMETRY_FIELDS
+from opentelemetry.exporter.agenttrace.schema import SCHEMA_VERSION
 from opentelemetry.exporter.agenttrace.version import __version__
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -26,8 +26,6 @@ AGENT_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow", "create_agent"}
 STEP_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 TOOL_OPERATION = semconv.OPERATION_EXECUTE_TOOL
 
-_TELEMETRY_ATTRIBUTES = dict(zip(TELEMETRY_FIELDS, semconv.TELEMETRY_KEYS, strict=True))
-_INT_TELEMETRY = frozenset({"max_rss_bytes", "read_bytes", "write_bytes"})
 
 # Resource keys grouped into the row's platform / hardware metadata.
 _PLATFORM_KEYS = (
@@ -47,21 +45,32 @@ _HARDWARE_KEYS = {
 }
 
 
-def operation_of(span: ReadableSpan) -> str:
+def attributes_of(span: ReadableSpan) -> dict[str, Any]:
+    """A span's attributes as a plain dict (one copy; lookups on the SDK's view are slow)."""
+    attributes = span.attributes
+    if attributes is None:
+        return {}
+    copy = getattr(attributes, "copy", None)
+    return copy() if copy is not None else dict(attributes)
+
+
+def operation_of(span: ReadableSpan, attributes: Mapping[str, Any] | None = None) -> str:
     """The GenAI operation of a span: its `gen_ai.operation.name`, else its name's first word."""
-    attributes = span.attributes or {}
+    if attributes is None:
+        attributes = attributes_of(span)
     operation = attributes.get(semconv.GEN_AI_OPERATION_NAME)
     if isinstance(operation, str):
         return operation
     return span.name.split(" ", 1)[0] if span.name else ""
 
 
-def is_run_root(span: ReadableSpan) -> bool:
+def is_run_root(span: ReadableSpan, attributes: Mapping[str, Any] | None = None) -> bool:
     """Whether a span can be the root of a row (an agent or workflow span)."""
-    if operation_of(span) in AGENT_OPERATIONS:
+    if attributes is None:
+        attributes = attributes_of(span)
+    if operation_of(span, attributes) in AGENT_OPERATIONS:
         return True
-    kind = (span.attributes or {}).get(semconv.OPENINFERENCE_SPAN_KIND)
-    return kind == "AGENT"
+    return attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "AGENT"
 
 
 def hex_trace_id(span: ReadableSpan) -> str:
@@ -69,7 +78,7 @@ def hex_trace_id(span: ReadableSpan) -> str:
 
 
 def hex_span_id(span_id: int) -> str:
-    return format(span_id, "016x")
+    return f"{span_id:016x}"
 
 
 def iso_utc(epoch_ns: int) -> str:
@@ -123,7 +132,9 @@ def _joined(parts: list[dict[str, Any]], kind: str) -> str | None:
 
 def _with_overrides(entry: dict[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Apply the exact values a replayed span carries for fields it cannot reproduce."""
-    overrides = _loads(attributes.get(semconv.SOURCE_OVERRIDES))
+    if semconv.SOURCE_OVERRIDES not in attributes:
+        return entry
+    overrides = _loads(attributes[semconv.SOURCE_OVERRIDES])
     if not isinstance(overrides, dict):
         return entry
     absent = overrides.get("__absent__") or ()
@@ -140,13 +151,22 @@ def _with_overrides(entry: dict[str, Any], attributes: Mapping[str, Any]) -> dic
     return entry
 
 
-def step_of(span: ReadableSpan, number: int, strict: bool) -> dict[str, Any]:
+def step_of(
+    span: ReadableSpan, attributes: Mapping[str, Any], number: int, strict: bool
+) -> dict[str, Any]:
     """One `llm_steps` entry."""
-    attributes = span.attributes or {}
-    parts = _output_parts(attributes)
+    texts: list[str] = []
+    reasoning: list[str] = []
     calls = []
-    for part in parts:
-        if part.get("type") == "tool_call":
+    for part in _output_parts(attributes):
+        kind = part.get("type")
+        if kind == "text" or kind == "reasoning":
+            content = part.get("content")
+            if content is not None:
+                (texts if kind == "text" else reasoning).append(
+                    content if isinstance(content, str) else json.dumps(content)
+                )
+        elif kind == "tool_call":
             call: dict[str, Any] = {
                 "name": str(part.get("name") or ""),
                 "arguments": _arguments_dict(part.get("arguments")),
@@ -160,19 +180,20 @@ def step_of(span: ReadableSpan, number: int, strict: bool) -> dict[str, Any]:
     output_tokens = attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
     if output_tokens is None:
         output_tokens = attributes.get("gen_ai.usage.completion_tokens")
+    start, end = span.start_time or 0, span.end_time
     step: dict[str, Any] = {
-        "step_id": hex_span_id(span.context.span_id),
+        "step_id": f"{span.context.span_id:016x}",
         "step_number": _int_or_none(attributes.get(semconv.STEP_NUMBER)) or number,
-        "model_output": _joined(parts, "text"),
-        "reasoning_content": _joined(parts, "reasoning"),
+        "model_output": "".join(texts) if texts else None,
+        "reasoning_content": "".join(reasoning) if reasoning else None,
         "tool_calls": calls or None,
-        "duration_ms": _millis(span),
+        "duration_ms": (end - start) / 1e6 if end is not None else 0.0,
         "input_tokens": _int_or_none(input_tokens),
         "output_tokens": _int_or_none(output_tokens),
     }
     if not strict:
         step["start_ns"] = span.start_time
-        step["end_ns"] = span.end_time
+        step["end_ns"] = end
     return _with_overrides(step, attributes)
 
 
@@ -186,35 +207,46 @@ def _tool_input(attributes: Mapping[str, Any]) -> str:
     return f"kwargs={arguments!r}" if isinstance(arguments, dict) else repr(arguments)
 
 
+def _seconds(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _bytes(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
 def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    for field, key in _TELEMETRY_ATTRIBUTES.items():
-        value = attributes.get(key)
-        if field in _INT_TELEMETRY:
-            figures[field] = int(value) if isinstance(value, (int, float)) else 0
-        else:
-            figures[field] = float(value) if isinstance(value, (int, float)) else 0.0
-    return figures
+    get = attributes.get
+    return {
+        "user_time_s": _seconds(get(semconv.TELEMETRY_USER_TIME_S)),
+        "system_time_s": _seconds(get(semconv.TELEMETRY_SYSTEM_TIME_S)),
+        "max_rss_bytes": _bytes(get(semconv.TELEMETRY_MAX_RSS_BYTES)),
+        "read_bytes": _bytes(get(semconv.TELEMETRY_READ_BYTES)),
+        "write_bytes": _bytes(get(semconv.TELEMETRY_WRITE_BYTES)),
+    }
 
 
-def tool_span_of(span: ReadableSpan, parent_tool_id: str | None, strict: bool) -> dict[str, Any]:
+def tool_span_of(
+    span: ReadableSpan, attributes: Mapping[str, Any], parent_tool_id: str | None, strict: bool
+) -> dict[str, Any]:
     """One `spans` entry."""
-    attributes = span.attributes or {}
     exit_code = attributes.get(semconv.TOOL_EXIT_CODE)
     if not isinstance(exit_code, int) or isinstance(exit_code, bool):
         exit_code = 1 if span.status.status_code is StatusCode.ERROR else 0
     output = attributes.get(semconv.GEN_AI_TOOL_CALL_RESULT)
+    start = span.start_time or 0
+    end = span.end_time or start
     tool = {
-        "span_id": hex_span_id(span.context.span_id),
+        "span_id": f"{span.context.span_id:016x}",
         "type": "TOOL",
         "tool_name": str(attributes.get(semconv.GEN_AI_TOOL_NAME) or span.name.split(" ", 1)[-1]),
         "tool_input": _tool_input(attributes),
         "tool_output": output
         if isinstance(output, str)
         else ("" if output is None else str(output)),
-        "start_ns": span.start_time or 0,
-        "end_ns": span.end_time or span.start_time or 0,
-        "duration_ms": _millis(span),
+        "start_ns": start,
+        "end_ns": end,
+        "duration_ms": (end - start) / 1e6,
         "telemetry": _telemetry(attributes),
         "exit_code": exit_code,
         "parent_span_id": parent_tool_id,
@@ -285,9 +317,9 @@ def _metadata(
     return metadata
 
 
-def _first_user_text(spans: Iterable[ReadableSpan]) -> str | None:
-    for span in spans:
-        messages = _loads((span.attributes or {}).get(semconv.GEN_AI_INPUT_MESSAGES))
+def _first_user_text(step_attributes: Iterable[Mapping[str, Any]]) -> str | None:
+    for attributes in step_attributes:
+        messages = _loads(attributes.get(semconv.GEN_AI_INPUT_MESSAGES))
         if not isinstance(messages, list):
             continue
         for message in messages:
@@ -305,6 +337,7 @@ def build_row(
     strict: bool = False,
     incomplete: bool = False,
     end_time: int | None = None,
+    attributes_by_id: Mapping[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The AgentTrace row of one run. `spans` are the root's descendants (any order, any kind).
 
@@ -313,11 +346,19 @@ def build_row(
     """
     by_id = {span.context.span_id: span for span in spans}
     by_id[root.context.span_id] = root
+    known = attributes_by_id or {}
+    attrs = {
+        span.context.span_id: known.get(span.context.span_id) or attributes_of(span)
+        for span in spans
+    }
+    operations = {span_id: operation_of(by_id[span_id], a) for span_id, a in attrs.items()}
     tools = sorted(
-        (s for s in spans if operation_of(s) == TOOL_OPERATION), key=lambda s: s.start_time or 0
+        (s for s in spans if operations[s.context.span_id] == TOOL_OPERATION),
+        key=lambda s: s.start_time or 0,
     )
     steps = sorted(
-        (s for s in spans if operation_of(s) in STEP_OPERATIONS), key=lambda s: s.start_time or 0
+        (s for s in spans if operations[s.context.span_id] in STEP_OPERATIONS),
+        key=lambda s: s.start_time or 0,
     )
 
     def enclosing_tool(span: ReadableSpan) -> str | None:
@@ -326,30 +367,25 @@ def build_row(
         while parent is not None and parent.span_id in by_id and hops < 10_000:
             if parent.span_id == root.context.span_id:
                 return None
-            ancestor = by_id[parent.span_id]
-            if operation_of(ancestor) == TOOL_OPERATION:
-                return hex_span_id(ancestor.context.span_id)
-            parent = ancestor.parent
+            if operations.get(parent.span_id) == TOOL_OPERATION:
+                return hex_span_id(parent.span_id)
+            parent = by_id[parent.span_id].parent
             hops += 1
         return None
 
-    attributes = root.attributes or {}
+    attributes = attributes_of(root)
     resource = root.resource.attributes if root.resource is not None else {}
     prompt = attributes.get(semconv.PROMPT)
     if not isinstance(prompt, str):
-        prompt = _first_user_text(steps) or ""
+        prompt = _first_user_text(attrs[s.context.span_id] for s in steps) or ""
     model = attributes.get(semconv.GEN_AI_REQUEST_MODEL)
     if not isinstance(model, str):
-        model = next(
-            (
-                (s.attributes or {}).get(semconv.GEN_AI_REQUEST_MODEL)
-                or (s.attributes or {}).get(semconv.GEN_AI_RESPONSE_MODEL)
-                for s in steps
-                if (s.attributes or {}).get(semconv.GEN_AI_REQUEST_MODEL)
-                or (s.attributes or {}).get(semconv.GEN_AI_RESPONSE_MODEL)
-            ),
-            "",
+        candidates = (
+            attrs[s.context.span_id].get(semconv.GEN_AI_REQUEST_MODEL)
+            or attrs[s.context.span_id].get(semconv.GEN_AI_RESPONSE_MODEL)
+            for s in steps
         )
+        model = next((m for m in candidates if isinstance(m, str) and m), "")
     start = root.start_time or 0
     end = root.end_time if root.end_time is not None else (end_time or start)
     row = {
@@ -357,8 +393,12 @@ def build_row(
         "timestamp_utc": iso_utc(start),
         "prompt": prompt,
         "model": str(model),
-        "spans": [tool_span_of(s, enclosing_tool(s), strict) for s in tools],
-        "llm_steps": [step_of(s, index + 1, strict) for index, s in enumerate(steps)],
+        "spans": [
+            tool_span_of(s, attrs[s.context.span_id], enclosing_tool(s), strict) for s in tools
+        ],
+        "llm_steps": [
+            step_of(s, attrs[s.context.span_id], index + 1, strict) for index, s in enumerate(steps)
+        ],
         "total_duration_ms": (end - start) / 1e6,
         "metadata": _metadata(attributes, resource, incomplete),
     }

@@ -8,9 +8,11 @@ Two ways in, one assembler and one set of files behind them:
   killed afterwards keeps the row.
 * `AgentTraceSpanExporter` is the plain `SpanExporter` for zero-code use
   (`OTEL_TRACES_EXPORTER=agenttrace opentelemetry-instrument python app.py`). The SDK then puts
-  its BatchSpanProcessor in front, so rows reach the file only after that processor's delay, and
-  its queue (2,048 spans by default, `OTEL_BSP_MAX_QUEUE_SIZE`) is what can overflow; `export` only
-  files spans away, which keeps the queue draining faster than agents fill it.
+  its BatchSpanProcessor in front, so rows reach the file only after that processor's delay. That
+  processor drops spans when its queue is full (2,048 by default): the exporter shares the GIL
+  with the threads producing spans, so in a burst it cannot drain faster than they fill. Unless
+  `OTEL_BSP_MAX_QUEUE_SIZE` is set, constructing the exporter raises that default to
+  `ZERO_CODE_QUEUE_SIZE`, so a burst waits in memory instead of being dropped.
 
 Neither raises into the SDK: a failure is logged and counted in `stats`.
 
@@ -42,6 +44,9 @@ ENV_OUTPUT = "AGENTTRACE_OUTPUT"
 ENV_FORMAT = "AGENTTRACE_FORMAT"
 ENV_FSYNC = "AGENTTRACE_FSYNC"
 ENV_STRICT = "AGENTTRACE_STRICT"
+ENV_BSP_QUEUE = "OTEL_BSP_MAX_QUEUE_SIZE"
+#: The BatchSpanProcessor queue size the exporter asks for unless the user chose one.
+ZERO_CODE_QUEUE_SIZE = 1_000_000
 
 
 def _env_flag(name: str) -> bool:
@@ -166,6 +171,8 @@ class AgentTraceSpanExporter(_Base, SpanExporter):
         max_spans: int = 500_000,
     ) -> None:
         super().__init__(path, parquet, fsync, strict, max_spans, track_open=False)
+        # Read by the BatchSpanProcessor the SDK builds around this exporter right after it.
+        os.environ.setdefault(ENV_BSP_QUEUE, str(ZERO_CODE_QUEUE_SIZE))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down:

@@ -38,9 +38,12 @@ class AgentTraceFileError(ValueError):
         super().__init__(f"{self.path}:{where}: {message}")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def encode_row(row: dict[str, Any]) -> bytes:
     """One JSONL line (UTF-8, newline-terminated) for a row."""
-    return (json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    return (_ENCODER.encode(row) + "\n").encode("utf-8")
 
 
 def _repair_torn_tail(fd: int, path: str) -> None:
