@@ -39,11 +39,19 @@ class AgentTraceFileError(ValueError):
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+_ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False)
 
 
 def encode_row(row: dict[str, Any]) -> bytes:
-    """One JSONL line (UTF-8, newline-terminated) for a row."""
-    return (_ENCODER.encode(row) + "\n").encode("utf-8")
+    """One JSONL line (UTF-8, newline-terminated) for a row.
+
+    Text that UTF-8 cannot carry (lone surrogates, e.g. from `surrogateescape` decoding) is
+    written as JSON `\\u` escapes instead, so the line is still valid JSON.
+    """
+    try:
+        return (_ENCODER.encode(row) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (_ASCII_ENCODER.encode(row) + "\n").encode("ascii")
 
 
 def _repair_torn_tail(fd: int, path: str) -> None:
