@@ -35,16 +35,81 @@ def test_demo_writes_spans_and_says_where(tmp_path: Path) -> None:
     out_dir = tmp_path / "run"
     result = _cli("demo", "--output-dir", str(out_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    spans_file = out_dir / "spans.jsonl"
-    assert str(spans_file.resolve()) in result.stdout
-    spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
-    names = sorted(s["name"] for s in spans)
-    assert names == sorted(
-        ["invoke_agent demo-agent"]
-        + ["chat scripted-demo"] * 3
-        + ["execute_tool bash", "execute_tool python_interpreter", "execute_tool final_answer"]
-    )
-    bash = next(s for s in spans if s["name"] == "execute_tool bash")
-    assert bash["attributes"]["agenttrace.telemetry.peak_scope"] in ("child", "child-bound")
-    assert bash["attributes"]["agenttrace.telemetry.max_rss_bytes"] > 0
-    assert "execute_tool python_interpreter" in result.stdout
+    rows_file = out_dir / "demo.jsonl"
+    assert str(rows_file.resolve()) in result.stdout
+    (row,) = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert [s["tool_name"] for s in row["spans"]] == ["bash", "python_interpreter", "final_answer"]
+    assert len(row["llm_steps"]) == 3
+    bash = row["spans"][0]
+    assert bash["max_rss_scope"] in ("child", "child-bound")
+    assert bash["telemetry"]["max_rss_bytes"] > 0 and bash["exit_code"] == 0
+    assert "python_interpreter" in result.stdout
+    assert _cli("validate", str(rows_file), str(rows_file.with_suffix(".parquet"))).returncode == 0
+
+
+def _release_file(tmp_path: Path, rows: int = 3) -> Path:
+    from test_roundtrip import RELEASE_ROW
+
+    path = tmp_path / "release.jsonl"
+    lines = []
+    for task_id in range(rows):
+        row = json.loads(json.dumps(RELEASE_ROW))
+        row["metadata"]["task_id"] = task_id
+        lines.append(json.dumps(row))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_validate_ok_and_violations_with_locations(tmp_path: Path) -> None:
+    good = _release_file(tmp_path)
+    result = _cli("validate", str(good))
+    assert result.returncode == 0, result.stdout + result.stderr
+    bad = tmp_path / "bad.jsonl"
+    lines = good.read_text().splitlines()
+    broken = json.loads(lines[1])
+    del broken["metadata"]["run_id"]
+    bad.write_text(lines[0] + "\n" + json.dumps(broken) + "\n{oops\n" + lines[2][:50])
+    result = _cli("validate", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:2: metadata.run_id: missing" in result.stdout
+    assert f"{bad}:3: line: not valid JSON" in result.stdout
+    assert f"{bad}:4: line: torn last line" in result.stdout
+    assert f"{good}: ok" in result.stderr
+
+
+def test_validate_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert _cli("validate").returncode == 2
+    assert _cli("validate", str(tmp_path / "missing.jsonl")).returncode == 2
+
+
+def test_convert_jsonl_parquet_jsonl(tmp_path: Path) -> None:
+    import pandas as pd
+
+    source = _release_file(tmp_path, rows=20)
+    parquet = tmp_path / "out.parquet"
+    result = _cli("convert", str(source), str(parquet))
+    assert result.returncode == 0, result.stderr
+    assert "20 rows written" in result.stdout
+    frame = pd.read_parquet(parquet)
+    assert len(frame) == 20 and set(frame["raw_file"]) == {"release.jsonl"}
+    back = tmp_path / "back.jsonl"
+    assert _cli("convert", str(parquet), str(back)).returncode == 0
+    assert [json.loads(line) for line in back.read_text().splitlines()] == [
+        json.loads(line) for line in source.read_text().splitlines()
+    ]
+    assert _cli("validate", str(parquet)).returncode == 0
+
+
+def test_convert_failures_leave_nothing_behind(tmp_path: Path) -> None:
+    source = _release_file(tmp_path)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(source.read_text() + "{not json}\n" + source.read_text())
+    target = tmp_path / "out.parquet"
+    result = _cli("convert", str(broken), str(target))
+    assert result.returncode == 1 and "line 4" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jsonl", "release.jsonl"]
+    target.write_text("existing")
+    assert _cli("convert", str(source), str(target)).returncode == 2  # needs --force
+    assert target.read_text() == "existing"
+    assert _cli("convert", str(source), str(tmp_path / "out.csv")).returncode == 2
+    assert _cli("convert", "--force", str(source), str(target)).returncode == 0

@@ -468,3 +468,100 @@ def test_a_users_queue_size_is_left_alone(tmp_path, monkeypatch) -> None:  # typ
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4096")
     AgentTraceSpanExporter(tmp_path / "q.jsonl", parquet=False).shutdown()
     assert os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "4096"
+
+
+SIGTERM_SCRIPT = textwrap.dedent(
+    """
+    import sys, time, agenttrace
+    agenttrace.configure(output=sys.argv[1])
+
+    @agenttrace.tool
+    def work(i):
+        return i
+
+    @agenttrace.agent(metadata={"dataset_name": "mbpp", "source": "t", "dataset_split": "t"})
+    def run(i):
+        agenttrace.set_run_metadata(task_id=i, run_id=f"r{i}")
+        work(i)
+        if i == 2:
+            print("in-flight", flush=True)
+            time.sleep(60)
+
+    for i in range(5):
+        run(i)
+    """
+)
+
+
+def test_sigterm_writes_open_runs_as_incomplete_and_finishes_parquet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "runs.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT, str(out)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "in-flight"
+        assert len(_lines(out)) == 2  # runs 0 and 1 were on disk the moment they ended
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+    rows = _lines(out)
+    assert [r["metadata"]["task_id"] for r in rows] == [0, 1, 2]
+    assert rows[2]["metadata"]["incomplete"] is True
+    assert [s["tool_name"] for s in rows[2]["spans"]] == ["work"]
+    assert list(read_rows(out.with_suffix(".parquet"))) == rows
+
+
+ZERO_CODE_APP = textwrap.dedent(
+    """
+    import agenttrace  # decorators only: no configure(), the SDK is set up by opentelemetry-instrument
+
+    @agenttrace.tool(name="bash")
+    def bash(command):
+        return agenttrace.run(["bash", "-c", command], capture_output=True, text=True).stdout
+
+    @agenttrace.agent(name="zero", metadata={"dataset_name": "nl2bash", "source": "t",
+                                              "dataset_split": "train", "fixture_version": "0" * 64})
+    def run(i):
+        agenttrace.set_run_metadata(task_id=i, run_id="zc")
+        return bash(command=f"echo {i}")
+
+    for i in range(3):
+        run(i)
+    """
+)
+
+
+def test_zero_code_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from importlib.metadata import entry_points
+
+    (entry,) = [
+        e for e in entry_points(group="opentelemetry_traces_exporter") if e.name == "agenttrace"
+    ]
+    assert entry.load() is AgentTraceSpanExporter
+    app = tmp_path / "app.py"
+    app.write_text(ZERO_CODE_APP)
+    out = tmp_path / "zero.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
+    env.update(
+        OTEL_TRACES_EXPORTER="agenttrace",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        AGENTTRACE_OUTPUT=str(out),
+        AGENTTRACE_FORMAT="jsonl,parquet",
+    )
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    result = subprocess.run(
+        [str(instrument), sys.executable, str(app)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = _lines(out)
+    assert [r["spans"][0]["tool_output"] for r in rows] == ["0\n", "1\n", "2\n"]
+    assert all(validate_row(r) == [] for r in rows)
+    assert list(read_rows(out.with_suffix(".parquet"))) == rows

@@ -17,14 +17,22 @@ HEX = "0123456789abcdef"
 texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=string.printable, max_size=200),
-    st.builds(lambda ch, n: ch * n, st.characters(blacklist_categories=("Cs",)), st.integers(1000, 70_000)),
+    st.builds(
+        lambda ch, n: ch * n, st.characters(blacklist_categories=("Cs",)), st.integers(1000, 70_000)
+    ),
 )
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30)
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 nonneg_floats = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
@@ -35,7 +43,11 @@ ns_times = st.integers(min_value=0, max_value=2**62)
 def ids(draw, bits: int) -> str:  # type: ignore[no-untyped-def]
     kind = draw(st.sampled_from(["hex", "uuid", "word"]))
     if kind == "hex":
-        return draw(st.text(alphabet=HEX, min_size=bits // 4, max_size=bits // 4).filter(lambda s: int(s, 16) != 0))
+        return draw(
+            st.text(alphabet=HEX, min_size=bits // 4, max_size=bits // 4).filter(
+                lambda s: int(s, 16) != 0
+            )
+        )
     if kind == "uuid":
         return str(uuid.UUID(int=draw(st.integers(1, 2**128 - 1))))
     return draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,30}", fullmatch=True))
@@ -47,8 +59,18 @@ def tool_entry(draw, span_id: str, earlier: list[str]) -> dict:  # type: ignore[
     entry = {
         "span_id": span_id,
         "type": "TOOL",
-        "tool_name": draw(st.sampled_from(["bash", "python_interpreter", "final_answer", "ünïcode"])),
-        "tool_input": draw(st.one_of(texts, st.builds(lambda d: f"kwargs={d!r}", st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=3)))),
+        "tool_name": draw(
+            st.sampled_from(["bash", "python_interpreter", "final_answer", "ünïcode"])
+        ),
+        "tool_input": draw(
+            st.one_of(
+                texts,
+                st.builds(
+                    lambda d: f"kwargs={d!r}",
+                    st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=3),
+                ),
+            )
+        ),
         "tool_output": draw(texts),
         "start_ns": start,
         "end_ns": start + draw(st.integers(0, 10**12)),
@@ -106,7 +128,9 @@ def step_entry(draw, step_id: str) -> dict:  # type: ignore[no-untyped-def]
 def rows(draw) -> dict:  # type: ignore[no-untyped-def]
     n_tools = draw(st.integers(0, 5))
     n_steps = draw(st.integers(0, 5))
-    all_ids = draw(st.lists(ids(64), min_size=n_tools + n_steps, max_size=n_tools + n_steps, unique=True))
+    all_ids = draw(
+        st.lists(ids(64), min_size=n_tools + n_steps, max_size=n_tools + n_steps, unique=True)
+    )
     tools = []
     for index in range(n_tools):
         tools.append(draw(tool_entry(all_ids[index], [t["span_id"] for t in tools])))
@@ -120,13 +144,24 @@ def rows(draw) -> dict:  # type: ignore[no-untyped-def]
         "run_id": draw(st.text(max_size=20)),
         "dataset_split": draw(st.sampled_from(["train", "test"])),
     }
-    metadata.update(draw(st.dictionaries(st.text(max_size=10).filter(lambda k: k not in metadata), json_values, max_size=4)))
+    metadata.update(
+        draw(
+            st.dictionaries(
+                st.text(max_size=10).filter(lambda k: k not in metadata), json_values, max_size=4
+            )
+        )
+    )
     moment = draw(st.integers(0, 4_000_000_000 * 10**6))  # microseconds since the epoch
     from opentelemetry.exporter.agenttrace._rows import iso_utc
 
     return {
         "trace_id": draw(ids(128)),
-        "timestamp_utc": draw(st.one_of(st.just(iso_utc(moment * 1000)), st.sampled_from(["2026-03-28T13:31:44Z", "not a time"]))),
+        "timestamp_utc": draw(
+            st.one_of(
+                st.just(iso_utc(moment * 1000)),
+                st.sampled_from(["2026-03-28T13:31:44Z", "not a time"]),
+            )
+        ),
         "prompt": draw(texts),
         "model": draw(st.text(max_size=30)),
         "spans": tools,
@@ -141,7 +176,11 @@ def _round_trip(row: dict) -> dict:
     return build_row(spans[0], spans[1:])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example],
+)
 @given(rows())
 def test_row_spans_row_is_identity(row: dict) -> None:
     back = _round_trip(row)
@@ -160,33 +199,84 @@ RELEASE_ROW = {
     "prompt": "Count the lines of every .txt file under /testdata",
     "model": "Qwen3-0.6B",
     "spans": [
-        {"span_id": "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "type": "TOOL", "tool_name": "bash",
-         "tool_input": "kwargs={'command': 'find /testdata -name \"*.txt\" | xargs wc -l'}",
-         "tool_output": "  3 /testdata/a.txt\n", "start_ns": 98765432100, "end_ns": 98777432100,
-         "duration_ms": 12.0,
-         "telemetry": {"user_time_s": 0.004, "system_time_s": 0.002, "max_rss_bytes": 412090368,
-                       "read_bytes": 0, "write_bytes": 0},
-         "exit_code": 0, "parent_span_id": None},
-        {"span_id": "1d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "type": "TOOL", "tool_name": "final_answer",
-         "tool_input": "kwargs={'answer': '3'}", "tool_output": "3", "start_ns": 99000000000,
-         "end_ns": 99000100000, "duration_ms": 0.1,
-         "telemetry": {"user_time_s": 0.0, "system_time_s": 0.0, "max_rss_bytes": 412090368,
-                       "read_bytes": 0, "write_bytes": 0},
-         "exit_code": 0, "parent_span_id": None},
+        {
+            "span_id": "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+            "type": "TOOL",
+            "tool_name": "bash",
+            "tool_input": "kwargs={'command': 'find /testdata -name \"*.txt\" | xargs wc -l'}",
+            "tool_output": "  3 /testdata/a.txt\n",
+            "start_ns": 98765432100,
+            "end_ns": 98777432100,
+            "duration_ms": 12.0,
+            "telemetry": {
+                "user_time_s": 0.004,
+                "system_time_s": 0.002,
+                "max_rss_bytes": 412090368,
+                "read_bytes": 0,
+                "write_bytes": 0,
+            },
+            "exit_code": 0,
+            "parent_span_id": None,
+        },
+        {
+            "span_id": "1d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+            "type": "TOOL",
+            "tool_name": "final_answer",
+            "tool_input": "kwargs={'answer': '3'}",
+            "tool_output": "3",
+            "start_ns": 99000000000,
+            "end_ns": 99000100000,
+            "duration_ms": 0.1,
+            "telemetry": {
+                "user_time_s": 0.0,
+                "system_time_s": 0.0,
+                "max_rss_bytes": 412090368,
+                "read_bytes": 0,
+                "write_bytes": 0,
+            },
+            "exit_code": 0,
+            "parent_span_id": None,
+        },
     ],
     "llm_steps": [
-        {"step_id": "aa1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "step_number": 1, "model_output": "",
-         "reasoning_content": "I should use find.", "tool_calls": [{"name": "bash", "arguments": {"command": "find /testdata -name \"*.txt\" | xargs wc -l"}}],
-         "duration_ms": 812.5, "input_tokens": 812, "output_tokens": 95},
-        {"step_id": "bb1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "step_number": 2, "model_output": None,
-         "reasoning_content": None, "tool_calls": [{"name": "final_answer", "arguments": {"answer": "3"}}],
-         "duration_ms": None, "input_tokens": None, "output_tokens": None},
+        {
+            "step_id": "aa1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+            "step_number": 1,
+            "model_output": "",
+            "reasoning_content": "I should use find.",
+            "tool_calls": [
+                {
+                    "name": "bash",
+                    "arguments": {"command": 'find /testdata -name "*.txt" | xargs wc -l'},
+                }
+            ],
+            "duration_ms": 812.5,
+            "input_tokens": 812,
+            "output_tokens": 95,
+        },
+        {
+            "step_id": "bb1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+            "step_number": 2,
+            "model_output": None,
+            "reasoning_content": None,
+            "tool_calls": [{"name": "final_answer", "arguments": {"answer": "3"}}],
+            "duration_ms": None,
+            "input_tokens": None,
+            "output_tokens": None,
+        },
     ],
     "total_duration_ms": 1905.25,
-    "metadata": {"schema_version": "0.3.0", "collector_version": "0.3.0", "dataset_name": "nl2bash",
-                 "source": "epinnock/intercode-nl2bash-curated", "task_id": 17,
-                 "run_id": "20260328T133144Z", "dataset_split": "train",
-                 "fixture_version": "a" * 64, "platform": {"system": "Darwin"}},
+    "metadata": {
+        "schema_version": "0.3.0",
+        "collector_version": "0.3.0",
+        "dataset_name": "nl2bash",
+        "source": "epinnock/intercode-nl2bash-curated",
+        "task_id": 17,
+        "run_id": "20260328T133144Z",
+        "dataset_split": "train",
+        "fixture_version": "a" * 64,
+        "platform": {"system": "Darwin"},
+    },
 }
 
 
@@ -199,9 +289,16 @@ def test_release_rows_round_trip_and_get_a_usable_timeline() -> None:
     for span in children:
         assert root.start_time <= span.start_time <= span.end_time
     names = [s.name for s in sorted(children, key=lambda s: s.start_time)]
-    assert names == ["chat Qwen3-0.6B", "execute_tool bash", "chat Qwen3-0.6B", "execute_tool final_answer"]
+    assert names == [
+        "chat Qwen3-0.6B",
+        "execute_tool bash",
+        "chat Qwen3-0.6B",
+        "execute_tool final_answer",
+    ]
     bash = next(s for s in children if s.name == "execute_tool bash")
-    assert json.loads(bash.attributes["gen_ai.tool.call.arguments"]) == {"command": 'find /testdata -name "*.txt" | xargs wc -l'}
+    assert json.loads(bash.attributes["gen_ai.tool.call.arguments"]) == {
+        "command": 'find /testdata -name "*.txt" | xargs wc -l'
+    }
     assert bash.attributes["agenttrace.telemetry.max_rss_bytes"] == 412090368
     assert len({s.context.trace_id for s in spans}) == 1
     assert root.attributes["agenttrace.metadata.task_id"] == 17

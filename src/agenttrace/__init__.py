@@ -7,7 +7,7 @@ carrying GenAI-convention attributes and per-tool OS telemetry.
 
 from opentelemetry.exporter.agenttrace import semconv
 
-from agenttrace._configure import build_resource, configure
+from agenttrace._configure import build_resource, configure, shutdown
 from agenttrace._context import ContextThreadPoolExecutor, propagate
 from agenttrace._decorators import agent, llm, tool
 from agenttrace._genai import StepRecord, ToolCallRecord
@@ -52,6 +52,7 @@ __all__ = [
     "run",
     "semconv",
     "set_run_metadata",
+    "shutdown",
     "tool",
     "tool_call",
     "using_call_id",

@@ -65,7 +65,9 @@ class _Processors(SpanProcessor):
             processor.on_end(span)
 
     def shutdown(self) -> None:
-        for processor in self._processors:
+        with self._lock:
+            processors, self._processors = self._processors, ()
+        for processor in processors:
             processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -153,15 +155,25 @@ def build_resource(
     return resource
 
 
-def _flush_owned(timeout_millis: int = 5_000) -> None:
+def _flush_owned(timeout_millis: int = 5_000, *, finish: bool = False) -> None:
+    """Flush every exporter; with `finish`, also close what configure() added (the process is
+    ending): runs still open become incomplete rows and Parquet files are completed."""
     try:
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):
             provider.force_flush(timeout_millis)
         else:
             _owned.force_flush(timeout_millis)
+        if finish:
+            _owned.shutdown()
     except Exception:  # flushing at exit must never turn a clean exit into a crash
         _logger.debug("agenttrace: flush at exit failed", exc_info=True)
+
+
+def shutdown(timeout_millis: int = 5_000) -> None:
+    """Flush every exporter and close what configure() added: open runs are written as incomplete
+    rows and Parquet files are completed. (Done for you at exit and on SIGTERM.)"""
+    _flush_owned(timeout_millis, finish=True)
 
 
 def _install_exit_hooks() -> None:
@@ -170,7 +182,7 @@ def _install_exit_hooks() -> None:
     if _exit_hooks_installed:
         return
     _exit_hooks_installed = True
-    atexit.register(_flush_owned)
+    atexit.register(_flush_owned, finish=True)
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be installed from the main thread
     previous = signal.getsignal(signal.SIGTERM)
@@ -178,10 +190,11 @@ def _install_exit_hooks() -> None:
         return
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        _flush_owned()
-        if callable(previous):
+        if callable(previous):  # the application handles SIGTERM (and may well go on running)
+            _flush_owned()
             previous(signum, frame)
             return
+        _flush_owned(finish=True)
         # Default action: die of SIGTERM as the process would have, with the spans on disk.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
@@ -202,6 +215,9 @@ def configure(
     console: bool = False,
     span_exporters: Iterable[SpanExporter] = (),
     span_processors: Iterable[SpanProcessor] = (),
+    output: str | os.PathLike[str] | None = None,
+    parquet: bool | None = None,
+    strict: bool | None = None,
     capture_content: bool | None = None,
     max_value_length: int | None = None,
     telemetry: str | None = None,
@@ -219,6 +235,10 @@ def configure(
     (a provider someone else set up already exports what its owner asked for). `span_exporters`
     are batched; `span_processors` are added as they are. Calling configure() again replaces what
     the previous call added.
+
+    `output` (or `AGENTTRACE_OUTPUT`) is an AgentTrace JSONL file: each run's row is appended the
+    moment the run ends, and a Parquet twin (`parquet`, default on) is finished at exit. `strict`
+    writes pure schema 0.3.0 rows.
     """
     global _registered_on
     env_settings = _settings.from_environment()
@@ -255,6 +275,11 @@ def configure(
             )
 
     processors: list[SpanProcessor] = list(span_processors)
+    output = output or _env("AGENTTRACE_OUTPUT")
+    if output:
+        from opentelemetry.exporter.agenttrace import AgentTraceSpanProcessor
+
+        processors.append(AgentTraceSpanProcessor(output, parquet=parquet, strict=strict))
     processors.extend(BatchSpanProcessor(exporter) for exporter in span_exporters)
     env_endpoint = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     if otlp_endpoint or (created and env_endpoint):

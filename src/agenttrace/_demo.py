@@ -1,25 +1,19 @@
 """The embedded default run behind `agenttrace demo`: a small scripted agent, fully instrumented.
 
 A scripted "model" (no network, no weights) asks for three tool calls: a real `bash` subprocess, an
-in-process Python computation and `final_answer`. The spans are written as JSON lines (one OTel
-span per line) into the output directory, and a per-span summary is printed.
+in-process Python computation and `final_answer`. The run is written as an AgentTrace row to a
+JSONL file and its Parquet twin in the output directory, and a per-tool summary is printed.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.exporter.agenttrace import read_rows
 
 import agenttrace
-from agenttrace import semconv
 
 MODEL = "scripted-demo"
 # (tool name, arguments) the scripted model asks for, one per step.
@@ -28,25 +22,6 @@ _SCRIPT: list[tuple[str, dict[str, Any]]] = [
     ("python_interpreter", {"code": "sum(i * i for i in range(200_000))"}),
     ("final_answer", {"answer": "done"}),
 ]
-
-
-class JsonLinesSpanExporter(SpanExporter):
-    """Appends each finished span as one compact JSON line (the OTel SDK's own JSON form)."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in shutdown
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            for span in spans:
-                self._file.write(json.dumps(json.loads(span.to_json())) + "\n")
-            self._file.flush()
-        except (OSError, ValueError):
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._file.close()
 
 
 @agenttrace.tool(name="bash")
@@ -100,34 +75,27 @@ def demo_agent(prompt: str) -> str:
 
 
 def run_demo(output_dir: Path) -> Path:
-    """Run the scripted agent once; return the spans file."""
+    """Run the scripted agent once; return the AgentTrace JSONL file it was written to."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    spans_path = output_dir / "spans.jsonl"
-    exporter = JsonLinesSpanExporter(spans_path)
-    provider = agenttrace.configure(
-        service_name="agenttrace-demo", span_processors=[SimpleSpanProcessor(exporter)]
-    )
-    cwd = os.getcwd()
+    rows_path = output_dir / "demo.jsonl"
+    rows_path.unlink(missing_ok=True)  # each demo run starts its files afresh
+    agenttrace.configure(service_name="agenttrace-demo", output=rows_path)
     demo_agent("List a few files, then compute a sum of squares.")
-    if provider is not None:
-        provider.force_flush()
-    os.chdir(cwd)
-    return spans_path
+    agenttrace.shutdown()  # completes the Parquet twin
+    return rows_path
 
 
-def summarise(spans_path: Path, out: Any = sys.stdout) -> None:
-    rows = [json.loads(line) for line in spans_path.read_text(encoding="utf-8").splitlines()]
-    rows = rows[-(len(_SCRIPT) * 2 + 1) :]
-    out.write(f"{'span':34} {'ms':>8} {'cpu_s':>8} {'peak_rss_MiB':>12}\n")
-    for row in sorted(rows, key=lambda r: r["start_time"]):
-        attributes = row.get("attributes", {})
-        cpu = attributes.get(semconv.TELEMETRY_USER_TIME_S)
-        rss = attributes.get(semconv.TELEMETRY_MAX_RSS_BYTES)
-        start = datetime.fromisoformat(row["start_time"].replace("Z", "+00:00"))
-        end = datetime.fromisoformat(row["end_time"].replace("Z", "+00:00"))
-        millis = (end - start).total_seconds() * 1000
+def summarise(rows_path: Path, out: Any = sys.stdout) -> None:
+    for row in read_rows(rows_path):
         out.write(
-            f"{row['name']:34} {millis:8.1f} "
-            f"{'' if cpu is None else f'{cpu:.3f}':>8} "
-            f"{'' if rss is None else f'{rss / 2**20:.1f}':>12}\n"
+            f"run {row['trace_id']}: {len(row['llm_steps'])} model steps, "
+            f"{len(row['spans'])} tool calls, {row['total_duration_ms']:.1f} ms\n"
         )
+        out.write(f"{'tool':20} {'ms':>8} {'cpu_s':>8} {'peak_rss_MiB':>12} {'exit':>5}\n")
+        for span in row["spans"]:
+            telemetry = span["telemetry"]
+            cpu = telemetry["user_time_s"] + telemetry["system_time_s"]
+            out.write(
+                f"{span['tool_name']:20} {span['duration_ms']:8.1f} {cpu:8.3f} "
+                f"{telemetry['max_rss_bytes'] / 2**20:12.1f} {span['exit_code']:5d}\n"
+            )

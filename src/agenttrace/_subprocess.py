@@ -16,7 +16,7 @@ import subprocess
 from typing import Any
 
 from agenttrace._invocations import ToolCall, current_tool_call
-from agenttrace._telemetry import ChildUsage
+from agenttrace._telemetry import OWN_PEAK, ChildUsage
 
 _HAS_WAIT4 = hasattr(os, "wait4")
 
@@ -30,8 +30,9 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._agenttrace_call: ToolCall | None = current_tool_call()
         self.rusage: Any = None
-        # What the kernel will count into the child's peak before it execs (see ChildUsage).
-        self._spawn_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # What the kernel will count into the child's peak before it execs (see ChildUsage): this
+        # process's own peak, which a vfork'ed child hands to its exec.
+        self._spawn_maxrss = OWN_PEAK.own(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         super().__init__(*args, **kwargs)
 
     # CPython reaps a child in two places: _try_wait (wait/communicate) and _internal_poll

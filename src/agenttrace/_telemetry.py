@@ -55,6 +55,47 @@ class ChildUsage(NamedTuple):
     spawn_maxrss: int = 0
 
 
+def _read_vmhwm_kib() -> int | None:
+    """This process's own peak RSS (`VmHWM`, KiB) from /proc; None where there is no /proc."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _OwnPeak:
+    """The process's own peak RSS, without what `exec` inherited.
+
+    Linux reports `ru_maxrss` as the larger of the process's own peak and a value carried over
+    from whatever exec'd it (the launcher's size: a shell's few MiB, a test runner's hundreds).
+    When `ru_maxrss` is above that inherited value it is the process's own peak, exactly; at or
+    below it, only /proc's `VmHWM` (8 us to read, so only then) tells the own peak.
+    """
+
+    def __init__(self) -> None:
+        self._inherited: int | None = None
+
+    def inherited(self) -> int:
+        if self._inherited is None:
+            reported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            own = _read_vmhwm_kib()
+            self._inherited = reported if own is not None and reported > own else 0
+        return self._inherited
+
+    def own(self, ru_maxrss: int) -> int:
+        if ru_maxrss > self.inherited():
+            return ru_maxrss
+        own = _read_vmhwm_kib()
+        return ru_maxrss if own is None else own
+
+
+OWN_PEAK = _OwnPeak()
+
+
 def maxrss_to_bytes(ru_maxrss: int, platform: str | None = None) -> int:
     """`ru_maxrss` in bytes: the kernel reports KiB on Linux (and the BSDs), bytes on macOS."""
     platform = sys.platform if platform is None else platform
@@ -196,7 +237,7 @@ class PreciseProbe:
                     scope = "child" if peak > child.spawn_maxrss else "child-bound"
         else:
             # With RUSAGE_THREAD, ru_maxrss is the process's peak (reset for this call if "call").
-            peak = after.ru_maxrss
+            peak = OWN_PEAK.own(after.ru_maxrss)
         return Telemetry(
             user,
             system,

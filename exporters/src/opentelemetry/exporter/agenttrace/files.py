@@ -16,11 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.exporter.agenttrace.schema import PARQUET_COLUMNS, ROW_KEYS
+from opentelemetry.exporter.agenttrace.schema import (
+    PARQUET_COLUMNS,
+    ROW_KEYS,
+    Violation,
+    validate_row,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -238,7 +243,10 @@ class ParquetWriter:
 
 
 def iter_jsonl(
-    path: str | os.PathLike[str], *, skip_torn_tail: bool = True
+    path: str | os.PathLike[str],
+    *,
+    skip_torn_tail: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for each line of a JSONL file, streaming.
 
@@ -249,6 +257,8 @@ def iter_jsonl(
     with open(path, "rb") as handle:
         previous: tuple[int, bytes] | None = None
         for number, raw in enumerate(handle, start=1):
+            if progress is not None:
+                progress(len(raw))
             if previous is not None:
                 yield _parse_line(path, *previous)
             previous = (number, raw)
@@ -279,7 +289,10 @@ def _parse_line(path: Any, number: int, raw: bytes) -> tuple[int, dict[str, Any]
 
 
 def iter_parquet(
-    path: str | os.PathLike[str], *, batch_size: int = 256
+    path: str | os.PathLike[str],
+    *,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, row) for each row of an AgentTrace Parquet file, one batch at a time."""
     import pyarrow.parquet as pq
@@ -295,6 +308,8 @@ def iter_parquet(
         raise AgentTraceFileError(path, "schema", f"missing AgentTrace columns: {missing}")
     number = 0
     for batch in parquet.iter_batches(batch_size=batch_size):
+        if progress is not None:
+            progress(batch.num_rows)
         for record in batch.to_pylist():
             number += 1
             try:
@@ -305,13 +320,18 @@ def iter_parquet(
                 ) from None
 
 
-def iter_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number, row) from a JSONL or Parquet file, by its suffix."""
+def iter_rows(
+    path: str | os.PathLike[str], *, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or row number, row) from a JSONL or Parquet file, by its suffix.
+
+    `progress` is called with the input bytes (JSONL) or rows (Parquet) consumed as it goes.
+    """
     suffix = Path(path).suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        yield from iter_parquet(path)
+        yield from iter_parquet(path, progress=progress)
     elif suffix in JSONL_SUFFIXES:
-        for number, row in iter_jsonl(path):
+        for number, row in iter_jsonl(path, progress=progress):
             if row:
                 yield number, row
     else:
@@ -344,3 +364,101 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
     finally:
         writer.close()
     return count
+
+
+def convert(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Stream `source` (JSONL or Parquet) into `target` (JSONL or Parquet); returns the row count.
+
+    Nothing appears at `target` unless the whole conversion succeeds: rows go to a hidden partial
+    file that is renamed into place at the end and removed on failure.
+    """
+    source, target = Path(source), Path(target)
+    suffix = target.suffix.lower()
+    if suffix not in PARQUET_SUFFIXES + JSONL_SUFFIXES:
+        raise AgentTraceFileError(target, "file", "unknown file type: use .jsonl or .parquet")
+    count = 0
+    if suffix in PARQUET_SUFFIXES:
+        writer = ParquetWriter(target, raw_file=source.name)
+        try:
+            for _, row in iter_rows(source, progress=progress):
+                writer.write_row(row)
+                count += 1
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return count
+    partial = partial_path(target)
+    try:
+        with open(partial, "wb") as out:
+            for _, row in iter_rows(source, progress=progress):
+                out.write(encode_row(row))
+                count += 1
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def validate_file(
+    path: str | os.PathLike[str],
+    *,
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Violation]:
+    """Every schema violation in a JSONL or Parquet file, each naming the file and line or row.
+
+    Unlike the readers, it goes on past a malformed line, so one pass reports all of them.
+    """
+    source = os.fspath(path)
+    suffix = Path(path).suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        rows: Iterator[tuple[int, dict[str, Any] | AgentTraceFileError]] = _parquet_or_error(
+            path, progress
+        )
+    elif suffix in JSONL_SUFFIXES:
+        rows = _lines_or_errors(path, progress)
+    else:
+        yield Violation("file", "unknown file type: use .jsonl or .parquet", source)
+        return
+    for number, row in rows:
+        if isinstance(row, AgentTraceFileError):
+            yield Violation(row.where, row.message, source, number or None)
+            continue
+        for violation in validate_row(row, strict=strict):
+            yield Violation(violation.field, violation.message, source, number)
+
+
+def _lines_or_errors(
+    path: str | os.PathLike[str], progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, dict[str, Any] | AgentTraceFileError]]:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if progress is not None:
+                progress(len(raw))
+            if not raw.strip():
+                continue
+            try:
+                row = _parse_line(path, number, raw)[1]
+            except AgentTraceFileError as error:
+                message = (
+                    error.message if raw.endswith(b"\n") else "torn last line (interrupted write)"
+                )
+                yield number, AgentTraceFileError(path, "line", message)
+                continue
+            yield number, row
+
+
+def _parquet_or_error(
+    path: str | os.PathLike[str], progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, dict[str, Any] | AgentTraceFileError]]:
+    try:
+        yield from iter_parquet(path, progress=progress)
+    except AgentTraceFileError as error:
+        yield 0, error
