@@ -55,16 +55,25 @@ class ChildUsage(NamedTuple):
     spawn_maxrss: int = 0
 
 
+_status_fd = -1
+_status_pid = -1
+
+
 def _read_vmhwm_kib() -> int | None:
-    """This process's own peak RSS (`VmHWM`, KiB) from /proc; None where there is no /proc."""
+    """This process's own peak RSS (`VmHWM`, KiB) from /proc; None where there is no /proc.
+
+    The file is kept open (and re-opened after a fork, /proc/self being resolved at open time).
+    """
+    global _status_fd, _status_pid
     try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        if _status_pid != os.getpid():
+            _status_fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+            _status_pid = os.getpid()
+        data = os.pread(_status_fd, 4096, 0)
+        start = data.index(b"VmHWM:") + 6
+        return int(data[start : data.index(b"kB", start)])
+    except (OSError, ValueError):
+        return None
 
 
 class _OwnPeak:
