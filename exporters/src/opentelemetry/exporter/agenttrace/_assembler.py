@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import semconv
-from opentelemetry.exporter.agenttrace._rows import attributes_of, build_row, is_run_root
+from opentelemetry.exporter.agenttrace._rows import (
+    AGENT_OPERATIONS,
+    attributes_of,
+    build_row,
+    is_run_root,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
@@ -31,9 +36,9 @@ _logger = logging.getLogger(__name__)
 
 RowSink = Callable[[dict[str, Any]], None]
 
-_EMITTED_MEMORY = (
-    4096  # recently written roots remembered, to count late spans instead of buffering
-)
+# Recently written roots remembered, to count late spans instead of buffering them.
+_EMITTED_MEMORY = 4096
+_AGENT_NAME_PREFIXES = tuple(f"{operation} " for operation in AGENT_OPERATIONS)
 
 
 @dataclass
@@ -85,21 +90,31 @@ class TraceAssembler:
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._emitted: OrderedDict[int, None] = OrderedDict()
         self._buffered = 0
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self.stats = AssemblerStats()
 
     # -- feeding ------------------------------------------------------------------------------
     def on_start(self, span: ReadableSpan) -> None:
         """A span started (processor mode): remember it is open, and live run roots."""
-        trace_id = span.context.trace_id
+        context = span.context
+        span_id = context.span_id
+        parent_id = _parent_id(span)
+        # Most spans are not agent spans: two lookups decide that without copying attributes.
+        attributes = span.attributes
+        maybe_root = span.name.startswith(_AGENT_NAME_PREFIXES) or (
+            attributes is not None
+            and (
+                attributes.get(semconv.GEN_AI_OPERATION_NAME) in AGENT_OPERATIONS
+                or attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "AGENT"
+            )
+        )
         with self._lock:
-            trace = self._traces.get(trace_id)
+            trace = self._traces.get(context.trace_id)
             if trace is None:
-                trace = self._traces[trace_id] = _Trace()
-            span_id = span.context.span_id
+                trace = self._traces[context.trace_id] = _Trace()
             trace.open.add(span_id)
-            trace.parent_of[span_id] = _parent_id(span)
-            if self._is_top_root(trace, span):
+            trace.parent_of[span_id] = parent_id
+            if maybe_root and self._is_top_root(trace, span):
                 trace.live_roots[span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:

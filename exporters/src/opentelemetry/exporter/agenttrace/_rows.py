@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from opentelemetry.exporter.agenttrace import semconv
+from opentelemetry.exporter.agenttrace import _json, semconv
 from opentelemetry.exporter.agenttrace.schema import SCHEMA_VERSION
 from opentelemetry.exporter.agenttrace.version import __version__
 from opentelemetry.sdk.trace import ReadableSpan
@@ -97,7 +97,7 @@ def _millis(span: ReadableSpan) -> float:
 def _loads(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return _json.loads(value)
         except ValueError:
             return None
     return value

@@ -13,13 +13,13 @@ so after a crash the Parquet file is either absent or valid (the JSONL beside it
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.exporter.agenttrace import _json
 from opentelemetry.exporter.agenttrace.schema import (
     PARQUET_COLUMNS,
     ROW_KEYS,
@@ -43,20 +43,9 @@ class AgentTraceFileError(ValueError):
         super().__init__(f"{self.path}:{where}: {message}")
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
-_ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False)
-
-
 def encode_row(row: dict[str, Any]) -> bytes:
-    """One JSONL line (UTF-8, newline-terminated) for a row.
-
-    Text that UTF-8 cannot carry (lone surrogates, e.g. from `surrogateescape` decoding) is
-    written as JSON `\\u` escapes instead, so the line is still valid JSON.
-    """
-    try:
-        return (_ENCODER.encode(row) + "\n").encode("utf-8")
-    except UnicodeEncodeError:
-        return (_ASCII_ENCODER.encode(row) + "\n").encode("ascii")
+    """One JSONL line (UTF-8, newline-terminated) for a row."""
+    return _json.dumps_bytes(row) + b"\n"
 
 
 def _repair_torn_tail(fd: int, path: str) -> None:
@@ -134,9 +123,9 @@ def row_to_record(row: dict[str, Any], raw_file: str) -> dict[str, Any]:
         "total_duration_ms": row.get("total_duration_ms"),
         "tool_span_count": len(row.get("spans") or []),
         "llm_step_count": len(row.get("llm_steps") or []),
-        "spans_json": json.dumps(row.get("spans") or [], ensure_ascii=False),
-        "llm_steps_json": json.dumps(row.get("llm_steps") or [], ensure_ascii=False),
-        "metadata_json": json.dumps(metadata, ensure_ascii=False),
+        "spans_json": _json.dumps(row.get("spans") or []),
+        "llm_steps_json": _json.dumps(row.get("llm_steps") or []),
+        "metadata_json": _json.dumps(metadata),
         "raw_file": raw_file,
     }
 
@@ -148,10 +137,10 @@ def record_to_row(record: dict[str, Any]) -> dict[str, Any]:
         "timestamp_utc": record["timestamp_utc"],
         "prompt": record["prompt"],
         "model": record["model"],
-        "spans": json.loads(record["spans_json"]),
-        "llm_steps": json.loads(record["llm_steps_json"]),
+        "spans": _json.loads(record["spans_json"]),
+        "llm_steps": _json.loads(record["llm_steps_json"]),
         "total_duration_ms": record["total_duration_ms"],
-        "metadata": json.loads(record["metadata_json"]),
+        "metadata": _json.loads(record["metadata_json"]),
     }
 
 
@@ -192,6 +181,7 @@ class ParquetWriter:
         *,
         raw_file: str = "",
         row_group_size: int = 1000,
+        row_group_bytes: int = 16 << 20,
     ) -> None:
         import pyarrow.parquet as pq
 
@@ -200,14 +190,23 @@ class ParquetWriter:
         self._partial = partial_path(self.path)
         self._raw_file = raw_file
         self._row_group_size = row_group_size
+        self._row_group_bytes = row_group_bytes  # bounds memory, whatever the row size
+        self._pending_bytes = 0
         self._records: list[dict[str, Any]] = []
         self._schema = parquet_schema()
         self._writer = pq.ParquetWriter(self._partial, self._schema, compression="zstd")
         self.rows = 0
 
     def write_row(self, row: dict[str, Any]) -> None:
-        self._records.append(row_to_record(row, self._raw_file))
-        if len(self._records) >= self._row_group_size:
+        record = row_to_record(row, self._raw_file)
+        self._records.append(record)
+        self._pending_bytes += (
+            len(record["spans_json"]) + len(record["llm_steps_json"]) + len(record["prompt"] or "")
+        )
+        if (
+            len(self._records) >= self._row_group_size
+            or self._pending_bytes >= self._row_group_bytes
+        ):
             self._write_group()
 
     def _write_group(self) -> None:
@@ -215,10 +214,12 @@ class ParquetWriter:
 
         if not self._records:
             return
-        table = pa.Table.from_pylist(self._records, schema=self._schema)
+        columns = {name: [record[name] for record in self._records] for name in self._schema.names}
+        table = pa.Table.from_pydict(columns, schema=self._schema)
         self._writer.write_table(table)
         self.rows += len(self._records)
         self._records = []
+        self._pending_bytes = 0
 
     def flush(self) -> None:
         self._write_group()
@@ -278,7 +279,7 @@ def _parse_line(path: Any, number: int, raw: bytes) -> tuple[int, dict[str, Any]
     if not text:
         return number, {}
     try:
-        row = json.loads(text)
+        row = _json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise AgentTraceFileError(path, f"line {number}", f"not valid JSON: {exc}") from None
     if not isinstance(row, dict):
@@ -291,14 +292,16 @@ def _parse_line(path: Any, number: int, raw: bytes) -> tuple[int, dict[str, Any]
 def iter_parquet(
     path: str | os.PathLike[str],
     *,
-    batch_size: int = 256,
+    batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, row) for each row of an AgentTrace Parquet file, one batch at a time."""
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        # No pre-buffering: it reads ahead whole column chunks and keeps them, so memory would grow
+        # with the file instead of staying at one batch.
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except Exception as exc:
         raise AgentTraceFileError(path, "file", f"not a readable Parquet file: {exc}") from None
     missing = [
@@ -310,7 +313,10 @@ def iter_parquet(
     for batch in parquet.iter_batches(batch_size=batch_size):
         if progress is not None:
             progress(batch.num_rows)
-        for record in batch.to_pylist():
+        names = batch.schema.names
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for values in zip(*columns, strict=True):
+            record = dict(zip(names, values, strict=True))
             number += 1
             try:
                 yield number, record_to_row(record)
