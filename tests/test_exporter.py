@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -565,3 +566,45 @@ def test_zero_code_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert [r["spans"][0]["tool_output"] for r in rows] == ["0\n", "1\n", "2\n"]
     assert all(validate_row(r) == [] for r in rows)
     assert list(read_rows(out.with_suffix(".parquet"))) == rows
+
+
+def test_hugging_face_datasets_and_pandas_load_our_files(
+    configure_spans, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from datasets import load_dataset
+
+    out = tmp_path / "runs.jsonl"
+    processor = AgentTraceSpanProcessor(out)
+    configure_spans(span_processors=[processor])
+    run = _agent()
+    run("first", 1)
+
+    @agenttrace.tool
+    def broken(x: int) -> None:
+        raise ValueError("nope")
+
+    @agenttrace.agent(metadata=METADATA)
+    def failing(prompt: str) -> None:
+        agenttrace.set_run_metadata(task_id=2, run_id="r2", extra={"nested": [1, 2]})
+        with contextlib.suppress(ValueError):
+            broken(1)
+
+    failing("second")  # no model step at all, a failed tool
+    run("third", 3)
+    processor.shutdown()
+    cache = str(tmp_path / "hf-cache")
+    rows = load_dataset("json", data_files=str(out), cache_dir=cache)["train"]
+    assert rows.num_rows == 3 and rows[1]["llm_steps"] == []
+    assert rows[1]["spans"][0]["exit_code"] == 1
+    assert rows[0]["spans"][0]["telemetry"]["max_rss_bytes"] > 0
+    flat = load_dataset("parquet", data_files=str(out.with_suffix(".parquet")), cache_dir=cache)[
+        "train"
+    ]
+    assert flat["task_id"] == [1, 2, 3]
+    assert json.loads(flat[2]["spans_json"])[0]["tool_name"] == "bash"
+    frame = pd.read_json(out, lines=True)
+    assert list(frame["prompt"]) == ["first", "second", "third"]
