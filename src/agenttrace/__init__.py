@@ -24,6 +24,7 @@ from agenttrace._invocations import (
     tool_call,
     using_call_id,
 )
+from agenttrace._openai import instrument_openai, uninstrument_openai
 from agenttrace._subprocess import Popen, run
 from agenttrace._telemetry import Telemetry, maxrss_to_bytes
 from agenttrace.version import __version__
@@ -45,6 +46,7 @@ __all__ = [
     "current_agent_run",
     "current_invocation",
     "current_tool_call",
+    "instrument_openai",
     "llm",
     "llm_call",
     "maxrss_to_bytes",
@@ -55,5 +57,6 @@ __all__ = [
     "shutdown",
     "tool",
     "tool_call",
+    "uninstrument_openai",
     "using_call_id",
 ]
