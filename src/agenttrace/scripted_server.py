@@ -111,7 +111,7 @@ def _pieces(text: str, size: int = 16) -> list[str]:
 
 
 class ScriptedModelServer:
-    """The server: `with ScriptedModelServer(responder) as server: OpenAI(base_url=server.base_url)`."""
+    """`with ScriptedModelServer(responder) as server: OpenAI(base_url=server.base_url, ...)`."""
 
     def __init__(
         self,
