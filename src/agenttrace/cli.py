@@ -6,10 +6,13 @@ Long work shows a progress bar on stderr when stderr is a terminal.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,6 +51,60 @@ def _total_for(path: Path) -> int:
     return path.stat().st_size
 
 
+def _build_fixture(root: Path | None) -> Path:
+    from agenttrace import fixture
+
+    root = root or Path(tempfile.mkdtemp(prefix="agenttrace-fixture-"))
+    if fixture.check(root)[0]:
+        return root
+    digest = fixture.build(root)
+    if digest != fixture.FIXTURE_VERSION:
+        raise click.ClickException(
+            f"the fixture built under {root} has digest {digest}, "
+            f"expected {fixture.FIXTURE_VERSION}"
+        )
+    return root
+
+
+def _run_collection(
+    agent: Any, tasks: list[Any], output: Path, *, resume: bool, run_id: str | None, label: str
+) -> Any:
+    """Run tasks with a progress bar; Ctrl-C keeps every finished row and exits 130."""
+    from agenttrace.collect import collect
+
+    try:
+        with _progress(label, len(tasks)) as advance:
+            return collect(
+                agent,
+                tasks,
+                output=output,
+                run_id=run_id,
+                resume=resume,
+                on_task=lambda task, result: advance(1),
+            )
+    except KeyboardInterrupt:
+        import agenttrace
+
+        agenttrace.shutdown()
+        click.echo(
+            f"\ninterrupted: every finished run is in {output}; run the same command "
+            "again to resume",
+            err=True,
+        )
+        sys.exit(130)
+
+
+def _summary_table(summary: Any) -> None:
+    click.echo(f"{'dataset':8} {'task':>5} {'steps':>5}  {'stop reason':14} answer")
+    for task, result in summary.results:
+        answer = (result.answer or "").replace("\n", " ")
+        answer = answer if len(answer) <= 40 else answer[:37] + "..."
+        click.echo(
+            f"{task.dataset:8} {task.task_id:>5} {result.steps:>5}  "
+            f"{result.stop_reason:14} {answer}"
+        )
+
+
 @main.command()
 @click.option(
     "--output-dir",
@@ -57,14 +114,246 @@ def _total_for(path: Path) -> int:
     show_default=True,
     help="Directory the run's files are written to.",
 )
-def demo(output_dir: Path) -> None:
-    """Run a small scripted agent, fully instrumented, and say where its output went."""
-    from agenttrace._demo import run_demo, summarise
+@click.option(
+    "--stream/--no-stream", default=False, show_default=True, help="Stream the model's replies."
+)
+def demo(output_dir: Path, stream: bool) -> None:
+    """Run the bundled NL2Bash and MBPP tasks against a scripted model, fully traced.
 
-    rows_path = run_demo(output_dir)
-    summarise(rows_path)
-    click.echo(f"\nAgentTrace rows written to {rows_path.resolve()}")
-    click.echo(f"Parquet (Hugging Face view) at {rows_path.with_suffix('.parquet').resolve()}")
+    The reference agent talks to an OpenAI-compatible server of our own over real HTTP (the real
+    `openai` client), runs real tools on the NL2Bash fixture, and writes AgentTrace JSONL and
+    Parquet. With OTEL_EXPORTER_OTLP_ENDPOINT set, the spans also go out over OTLP.
+    """
+    import openai
+
+    import agenttrace
+    from agenttrace.reference_agent import AgentConfig, ReferenceAgent
+    from agenttrace.scripted_server import ScriptedModelServer, ScriptResponder
+    from agenttrace.tasks import DATASETS, load_tasks, scripted_steps
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows_path = output_dir / "demo.jsonl"
+    rows_path.unlink(missing_ok=True)  # each demo starts its files afresh
+    scripts: dict[str, Any] = {}
+    for dataset in DATASETS:
+        scripts.update(scripted_steps(dataset))
+    fixture_root = _build_fixture(output_dir / "fixture")
+    agenttrace.configure(service_name="agenttrace-demo", output=rows_path)
+    model = "qwen3-1.7b-scripted"
+    with ScriptedModelServer(ScriptResponder(scripts), model=model) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="scripted", max_retries=0)
+        agent = ReferenceAgent(
+            client,
+            AgentConfig(model=model, temperature=0.6, top_p=0.95, stream=stream),
+            fixture_root=fixture_root,
+        )
+        results = []
+        for dataset in DATASETS:
+            tasks = load_tasks(dataset)
+            summary = _run_collection(
+                agent, tasks, rows_path, resume=False, run_id="demo", label=f"demo {dataset}"
+            )
+            results.extend(summary.results)
+    agenttrace.shutdown()  # completes the Parquet twin
+    summary.results = results
+    _summary_table(summary)
+    click.echo(f"\n{len(results)} runs written to {rows_path.resolve()}")
+    click.echo(f"Parquet (Hugging Face view): {rows_path.with_suffix('.parquet').resolve()}")
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        click.echo(f"spans sent over OTLP to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}")
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(["nl2bash", "mbpp"]), required=True)
+@click.option(
+    "-n", "limit", type=click.IntRange(min=1), default=None, help="Run the first N tasks."
+)
+@click.option("--model", required=True, help="Model name the server serves.")
+@click.option(
+    "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
+)
+@click.option(
+    "--api-key",
+    envvar="OPENAI_API_KEY",
+    default="none",
+    show_default=False,
+    help="API key (default: $OPENAI_API_KEY, else 'none').",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="AgentTrace JSONL file to append to (its Parquet twin is written beside it).",
+)
+@click.option(
+    "--tasks",
+    "source",
+    default="bundled",
+    show_default=True,
+    help="'bundled', 'hub' (Hugging Face datasets) or a JSONL/Parquet task file.",
+)
+@click.option("--temperature", type=float, default=None)
+@click.option("--top-p", type=float, default=None)
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--stream/--no-stream", default=False, show_default=True)
+@click.option(
+    "--fixture",
+    "fixture_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="NL2Bash fixture directory (built there if missing).",
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Skip tasks whose rows are already in OUTPUT.",
+)
+@click.option("--run-id", default=None, help="Run id recorded in every row (default: UTC time).")
+def collect(
+    dataset: str,
+    limit: int | None,
+    model: str,
+    base_url: str,
+    api_key: str,
+    output: Path,
+    source: str,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+    max_steps: int,
+    stream: bool,
+    fixture_dir: Path | None,
+    resume: bool,
+    run_id: str | None,
+) -> None:
+    """Collect AgentTrace runs of NL2Bash or MBPP tasks against an OpenAI-compatible server."""
+    import openai
+
+    import agenttrace
+    from agenttrace.reference_agent import AgentConfig, ReferenceAgent
+    from agenttrace.tasks import TaskError, load_tasks
+
+    try:
+        tasks = load_tasks(dataset, source, limit=limit)
+    except TaskError as error:
+        raise click.ClickException(str(error)) from None
+    fixture_root = _build_fixture(fixture_dir) if dataset == "nl2bash" else None
+    agenttrace.configure(service_name="agenttrace-collect", output=output)
+    client = openai.OpenAI(base_url=base_url, api_key=api_key)
+    config = AgentConfig(
+        model=model,
+        max_steps=max_steps,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        stream=stream,
+    )
+    agent = ReferenceAgent(client, config, fixture_root=fixture_root)
+    try:
+        summary = _run_collection(
+            agent, tasks, output, resume=resume, run_id=run_id, label=f"collect {dataset}"
+        )
+    except openai.APIConnectionError as error:
+        agenttrace.shutdown()
+        raise click.ClickException(f"cannot reach {base_url}: {error}") from None
+    agenttrace.shutdown()
+    _summary_table(summary)
+    click.echo(f"{len(summary.results)} runs added to {output} ({summary.skipped} already there)")
+
+
+@main.command()
+@click.argument("source", type=_FILE)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the replayed runs go (default: SOURCE with .replay.jsonl).",
+)
+@click.option(
+    "--fixture",
+    "fixture_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="NL2Bash fixture directory (built there if missing).",
+)
+def replay(source: Path, output: Path | None, fixture_dir: Path | None) -> None:
+    """Re-run the tool calls of recorded runs, for fresh telemetry.
+
+    A scripted server replays each row's recorded model steps, in order, to the reference agent,
+    which executes the tool calls here again; the new runs are written as AgentTrace rows.
+    """
+    import openai
+    from opentelemetry.exporter.agenttrace import AgentTraceFileError, read_rows
+
+    import agenttrace
+    from agenttrace.reference_agent import AgentConfig, ReferenceAgent
+    from agenttrace.scripted_server import ScriptedModelServer, replay_responder
+    from agenttrace.tasks import NL2BASH, Task
+
+    try:
+        rows = list(read_rows(source))
+    except AgentTraceFileError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    if not rows:
+        raise click.ClickException(f"{source} holds no rows")
+    output = output or source.with_name(source.stem + ".replay.jsonl")
+    output.unlink(missing_ok=True)
+    tasks = []
+    for row in rows:
+        metadata = row.get("metadata") or {}
+        dataset = str(metadata.get("dataset_name") or NL2BASH)
+        task_id = metadata.get("task_id")
+        tasks.append(
+            Task(
+                dataset,
+                task_id if isinstance(task_id, int) else len(tasks),
+                row.get("prompt") or "",
+                str(metadata.get("source") or source.name),
+                str(metadata.get("dataset_split") or "replay"),
+            )
+        )
+    needs_fixture = any(task.dataset == NL2BASH for task in tasks)
+    fixture_root = _build_fixture(fixture_dir) if needs_fixture else None
+    agenttrace.configure(service_name="agenttrace-replay", output=output)
+    model = str(rows[0].get("model") or "replay")
+    with ScriptedModelServer(replay_responder(rows), model=model) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="replay", max_retries=0)
+        agent = ReferenceAgent(
+            client, AgentConfig(model=model, max_steps=50), fixture_root=fixture_root
+        )
+        summary = _run_collection(
+            agent,
+            tasks,
+            output,
+            resume=False,
+            run_id=f"replay-{source.stem}",
+            label=f"replay {source.name}",
+        )
+    agenttrace.shutdown()
+    _summary_table(summary)
+    click.echo(f"{len(summary.results)} runs replayed into {output}")
+
+
+@main.command("fixture")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Verify ROOT instead of building it.")
+def fixture_command(root: Path, check: bool) -> None:
+    """Build (or --check) the deterministic NL2Bash file-system fixture under ROOT."""
+    from agenttrace import fixture
+
+    if check:
+        ok, digest = fixture.check(root)
+        click.echo(f"{digest} {'ok' if ok else 'MISMATCH, expected ' + fixture.FIXTURE_VERSION}")
+        sys.exit(0 if ok else 1)
+    click.echo(f"{fixture.build(root)} built under {root}")
 
 
 @main.command()
