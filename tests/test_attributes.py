@@ -91,7 +91,7 @@ def test_run_metadata_static_and_dynamic(spans) -> None:  # type: ignore[no-unty
     assert attrs["agenttrace.metadata.task_id"] == 12
     assert attrs["agenttrace.metadata.run_id"] == "run-1"
     assert attrs["agenttrace.metadata.temperature"] == 0.6
-    assert json.loads(attrs["agenttrace.metadata.tags"]) == ["a", "b"]
+    assert json.loads(attrs["agenttrace.metadata_json.tags"]) == ["a", "b"]
     assert attrs[semconv.PROMPT] == "find big files"
     output = json.loads(attrs[semconv.GEN_AI_OUTPUT_MESSAGES])
     assert output[0]["parts"][0]["content"] == "answer"

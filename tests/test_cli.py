@@ -31,20 +31,36 @@ def test_usage_error_exits_2() -> None:
     assert _cli("demo", "--no-such-option").returncode == 2
 
 
-def test_demo_writes_spans_and_says_where(tmp_path: Path) -> None:
+def test_demo_runs_every_bundled_task_and_writes_valid_files(tmp_path: Path) -> None:
     out_dir = tmp_path / "run"
     result = _cli("demo", "--output-dir", str(out_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows_file = out_dir / "demo.jsonl"
     assert str(rows_file.resolve()) in result.stdout
-    (row,) = [json.loads(line) for line in rows_file.read_text().splitlines()]
-    assert [s["tool_name"] for s in row["spans"]] == ["bash", "python_interpreter", "final_answer"]
-    assert len(row["llm_steps"]) == 3
-    bash = row["spans"][0]
-    assert bash["max_rss_scope"] in ("child", "child-bound")
-    assert bash["telemetry"]["max_rss_bytes"] > 0 and bash["exit_code"] == 0
-    assert "python_interpreter" in result.stdout
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    from agenttrace.tasks import load_tasks
+
+    expected = [(t.dataset, t.task_id) for d in ("nl2bash", "mbpp") for t in load_tasks(d)]
+    assert [(r["metadata"]["dataset_name"], r["metadata"]["task_id"]) for r in rows] == expected
     assert _cli("validate", str(rows_file), str(rows_file.with_suffix(".parquet"))).returncode == 0
+    for row in rows:
+        assert row["metadata"]["stop_reason"] == "final_answer"
+        assert row["spans"][-1]["tool_name"] == "final_answer"
+        assert len(row["llm_steps"]) == len(row["spans"])  # one tool call per scripted step
+        assert row["llm_steps"][0]["reasoning_content"]
+    nl2bash = [r for r in rows if r["metadata"]["dataset_name"] == "nl2bash"]
+    assert nl2bash[0]["spans"][0]["tool_output"] == "10\n"  # the fixture answers for real
+    assert all(r["metadata"]["fixture_version"] for r in nl2bash)
+    failing = [s for r in nl2bash for s in r["spans"] if s["exit_code"] != 0]
+    assert [s["tool_input"] for s in failing] == [
+        "kwargs={'command': 'grep -c ERROR /testbed/logs'}"
+    ]
+    mbpp = [r for r in rows if r["metadata"]["dataset_name"] == "mbpp"]
+    python_span = mbpp[0]["spans"][0]
+    assert python_span["tool_name"] == "python_interpreter"
+    assert python_span["tool_output"] == "all tests passed\n"
+    assert python_span["telemetry"]["user_time_s"] > 0  # a real interpreter ran
+    assert "nl2bash" in result.stdout and "final_answer" in result.stdout
 
 
 def _release_file(tmp_path: Path, rows: int = 3) -> Path:

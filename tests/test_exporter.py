@@ -600,6 +600,9 @@ def test_hugging_face_datasets_and_pandas_load_our_files(
     rows = load_dataset("json", data_files=str(out), cache_dir=cache)["train"]
     assert rows.num_rows == 3 and rows[1]["llm_steps"] == []
     assert rows[1]["spans"][0]["exit_code"] == 1
+    assert rows[1]["metadata"]["extra"] == {
+        "nested": [1, 2]
+    }  # structured metadata stays structured
     assert rows[0]["spans"][0]["telemetry"]["max_rss_bytes"] > 0
     flat = load_dataset("parquet", data_files=str(out.with_suffix(".parquet")), cache_dir=cache)[
         "train"

@@ -41,10 +41,18 @@ _CALL_ID_KEY = otel_context.create_key("agenttrace-pending-call-id")
 _UNSET: Any = object()
 
 
-def _metadata_value(renderer: Any, key: str, value: Any) -> Any:
-    if isinstance(value, (str, bool, int, float)):
-        return value
-    return renderer.json(key, value)
+def _metadata_attributes(renderer: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Row metadata as root-span attributes: primitives as they are, structures as JSON."""
+    attributes: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        if isinstance(value, (str, bool, int, float)):
+            attributes[semconv.METADATA_PREFIX + str(key)] = value
+        else:
+            attr = semconv.METADATA_JSON_PREFIX + str(key)
+            attributes[attr] = renderer.json(attr, value)
+    return attributes
 
 
 class _Invocation:
@@ -161,10 +169,7 @@ class AgentRun(_Invocation):
             attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
         if prompt is not None and settings.capture_content:
             attributes[semconv.PROMPT] = settings.renderer.text(semconv.PROMPT, prompt)
-        for key, value in (metadata or {}).items():
-            if value is not None:
-                attr = semconv.METADATA_PREFIX + str(key)
-                attributes[attr] = _metadata_value(settings.renderer, attr, value)
+        attributes.update(_metadata_attributes(settings.renderer, metadata or {}))
         if isinstance(outer, AgentRun):
             attributes[semconv.RUN_NESTED] = True
             outer.note_descendant()
@@ -198,12 +203,7 @@ class AgentRun(_Invocation):
 
     def set_metadata(self, **metadata: Any) -> None:
         """Row metadata (`dataset_name`, `task_id`, `run_id`, `dataset_split`, anything else)."""
-        attributes = {}
-        for key, value in metadata.items():
-            if value is not None:
-                attr = semconv.METADATA_PREFIX + key
-                attributes[attr] = _metadata_value(self.settings.renderer, attr, value)
-        self.span.set_attributes(attributes)
+        self.span.set_attributes(_metadata_attributes(self.settings.renderer, metadata))
 
     def _span_count(self) -> int:
         return next(self._descendants)  # the count's next value is the number of spans noted

@@ -58,11 +58,13 @@ class _StepAccumulator:
             if field_of(choice, "index", 0) != 0:
                 continue
             delta = field_of(choice, "delta")
+            # Servers open a stream with `"content": ""`; only real text makes the output non-null,
+            # so a streamed step records what the same reply unstreamed would.
             content = field_of(delta, "content")
-            if isinstance(content, str):
+            if isinstance(content, str) and content:
                 self.text.append(content)
             reasoning = field_of(delta, "reasoning_content") or field_of(delta, "reasoning")
-            if isinstance(reasoning, str):
+            if isinstance(reasoning, str) and reasoning:
                 self.reasoning.append(reasoning)
             for call in field_of(delta, "tool_calls") or ():
                 slot = self.calls.setdefault(

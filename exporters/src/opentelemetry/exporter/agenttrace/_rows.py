@@ -273,6 +273,8 @@ def _metadata(
     for key, value in root_attributes.items():
         if key.startswith(semconv.METADATA_PREFIX):
             given[key[len(semconv.METADATA_PREFIX) :]] = value
+        elif key.startswith(semconv.METADATA_JSON_PREFIX):
+            given[key[len(semconv.METADATA_JSON_PREFIX) :]] = _loads(value)
     metadata: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "collector_version": COLLECTOR_VERSION,

@@ -58,6 +58,8 @@ OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 # Root span: the run's prompt and row metadata (`agenttrace.metadata.<key>` -> metadata[key]).
 PROMPT: Final = "agenttrace.prompt"
 METADATA_PREFIX: Final = "agenttrace.metadata."
+# Structured metadata values (objects, lists) travel as JSON under this prefix instead.
+METADATA_JSON_PREFIX: Final = "agenttrace.metadata_json."
 # Root span: how many AgentTrace spans the run started below it (so an exporter that only sees
 # finished spans knows when the run is whole), and whether the run is nested in another run.
 RUN_SPAN_COUNT: Final = "agenttrace.run.span_count"
