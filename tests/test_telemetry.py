@@ -330,3 +330,100 @@ def test_telemetry_none_records_no_figures(configure_spans) -> None:  # type: ig
 def test_unknown_telemetry_method_is_a_clear_error(configure_spans) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="unknown telemetry method 'psutil'"):
         configure_spans(telemetry="psutil")
+
+
+@linux_only
+def test_children_of_a_large_agent_report_their_own_peak(spans) -> None:  # type: ignore[no-untyped-def]
+    ballast = b"b" * (300 * MiB)  # this process is now far larger than any of its commands
+
+    @agenttrace.tool
+    def sh(command: str) -> str:
+        return agenttrace.run(["bash", "-c", command], capture_output=True, text=True).stdout
+
+    sh("true")
+    sh("python3 -c \"x = b'x' * (120 * 1024 * 1024)\"")
+    del ballast
+    trivial, big = sorted(spans.named("execute_tool sh"), key=lambda s: s.start_time)
+    assert trivial.attributes[semconv.TELEMETRY_MAX_RSS_BYTES] < 40 * MiB  # not this process's 300+
+    assert trivial.attributes[semconv.TELEMETRY_PEAK_SCOPE] == "child-bound"
+    assert 120 * MiB <= big.attributes[semconv.TELEMETRY_MAX_RSS_BYTES] < 200 * MiB
+    assert big.attributes[semconv.TELEMETRY_PEAK_SCOPE] == "child"
+
+
+def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    results: dict = {}
+
+    @agenttrace.tool
+    def exercise() -> None:
+        results["input"] = agenttrace.run(["cat"], input="a\r\nb\n", capture_output=True, text=True)
+        results["merged"] = agenttrace.run(
+            "echo out; echo err >&2", shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        results["devnull"] = agenttrace.run(["cat"], stdin=subprocess.DEVNULL, capture_output=True)
+        results["cwd_env"] = agenttrace.run(
+            ["sh", "-c", "pwd; echo $MARK"],
+            cwd=tmp_path,
+            env={"MARK": "m1", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+        )
+        with open(tmp_path / "file.txt", "w") as handle:
+            agenttrace.run(["echo", "to a file"], stdout=handle)
+        with pytest.raises(FileNotFoundError):
+            agenttrace.run(["definitely-not-a-command-xyz"])
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            agenttrace.run(["sh", "-c", "echo partial; exit 4"], capture_output=True, check=True)
+        results["failed"] = failed.value
+        started = time.monotonic()
+        with pytest.raises(subprocess.TimeoutExpired) as expired:
+            agenttrace.run(
+                ["sh", "-c", "echo begun; sleep 30 & sleep 30"],
+                capture_output=True,
+                text=True,
+                timeout=0.5,
+                start_new_session=True,
+            )
+        results["timeout"] = (expired.value, time.monotonic() - started)
+
+    exercise()
+    assert results["input"].stdout == "a\nb\n" and results["input"].returncode == 0
+    assert results["merged"].stdout == b"out\nerr\n"
+    assert results["devnull"].stdout == b""
+    assert results["cwd_env"].stdout == f"{tmp_path}\nm1\n"
+    assert (tmp_path / "file.txt").read_text() == "to a file\n"
+    assert results["failed"].returncode == 4 and results["failed"].stdout == b"partial\n"
+    expired, elapsed = results["timeout"]
+    assert expired.output == "begun\n" and elapsed < 10
+    span = spans.one("execute_tool exercise")
+    assert span.attributes[semconv.TOOL_EXIT_CODE] == -9  # the last child: killed at the timeout
+
+
+@linux_only
+def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:  # type: ignore[no-untyped-def]
+    from agenttrace import _spawner
+
+    @agenttrace.tool
+    def echo(word: str) -> str:
+        return agenttrace.run(["echo", word], capture_output=True, text=True).stdout
+
+    assert echo("one") == "one\n"
+    helper = _spawner.helper()
+    assert helper is not None
+    os.kill(helper.helper_pid, 9)
+    deadline = time.monotonic() + 10
+    while helper.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert echo("two") == "two\n"
+    assert _spawner.helper() is not helper
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child process gets a spawner of its own
+        os.close(read_end)
+        try:
+            os.write(write_end, echo("three").encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    assert os.read(read_end, 100) == b"three\n"
+    os.waitpid(pid, 0)
+    os.close(read_end)

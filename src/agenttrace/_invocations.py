@@ -383,6 +383,11 @@ class ToolCall(_Invocation):
     def set_call_id(self, call_id: str) -> None:
         self.span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, str(call_id))
 
+    @property
+    def measures_children_precisely(self) -> bool:
+        """Whether subprocesses should be started so that their own peak RSS can be measured."""
+        return self._probe is not None and self._probe.method == semconv.TELEMETRY_METHOD_PRECISE
+
     def record_child(self, usage: ChildUsage) -> None:
         """A subprocess this tool ran was reaped: count its own usage and its exit code."""
         if self._children is None:

@@ -9,12 +9,15 @@ exactly like the standard library's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
 import subprocess
+import threading
 from typing import Any
 
+from agenttrace import _spawner
 from agenttrace._invocations import ToolCall, current_tool_call
 from agenttrace._telemetry import OWN_PEAK, ChildUsage
 
@@ -75,7 +78,19 @@ def run(
 
     On timeout the child is killed (its whole process group when `start_new_session=True`, so a
     shell's own children die with it), reaped and measured, then `TimeoutExpired` is raised.
+    Inside a tool call measured with the precise method, on Linux, the child is started by the
+    spawner helper (see `agenttrace._spawner`), so its peak RSS is its own; calls using options the
+    helper does not handle go through `subprocess` as usual.
     """
+    call = current_tool_call()
+    if (
+        call is not None
+        and call.measures_children_precisely
+        and not (set(kwargs) - _SPAWNER_OPTIONS)
+    ):
+        spawner = _spawner.helper()
+        if spawner is not None:
+            return _run_spawned(spawner, call, args, input, capture_output, timeout, check, kwargs)
     if capture_output:
         if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
             raise ValueError("stdout and stderr arguments may not be used with capture_output")
@@ -111,3 +126,180 @@ def _kill(process: Popen, own_group: bool) -> None:
         except (ProcessLookupError, PermissionError):
             pass
     process.kill()
+
+
+_SPAWNER_OPTIONS = frozenset(
+    {
+        "cwd",
+        "env",
+        "stdin",
+        "stdout",
+        "stderr",
+        "text",
+        "encoding",
+        "errors",
+        "universal_newlines",
+        "shell",
+        "start_new_session",
+    }
+)
+
+
+class _ChildRusage:
+    """The five rusage fields the telemetry reads, from the spawner's report."""
+
+    __slots__ = ("ru_utime", "ru_stime", "ru_maxrss", "ru_inblock", "ru_oublock")
+
+    def __init__(self, fields: tuple[float, float, int, int, int]) -> None:
+        self.ru_utime, self.ru_stime, self.ru_maxrss, self.ru_inblock, self.ru_oublock = fields
+
+
+def _helper_peak_kib(pid: int) -> int:
+    """The spawner's own peak RSS: what the kernel counts into each child before its exec."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _read_all(fd: int, chunks: list[bytes]) -> None:
+    with os.fdopen(fd, "rb", buffering=0) as stream:
+        while True:
+            data = stream.read(1 << 16)
+            if not data:
+                return
+            chunks.append(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError), os.fdopen(fd, "wb") as stream:
+        stream.write(data)  # a command that stops reading early closes the pipe: fine
+
+
+def _decode(data: bytes, encoding: str | None, errors: str | None) -> str:
+    import locale
+
+    text = data.decode(encoding or locale.getpreferredencoding(False), errors or "strict")
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as subprocess
+
+
+def _run_spawned(
+    spawner: Any,
+    call: ToolCall,
+    args: Any,
+    input: Any,
+    capture_output: bool,
+    timeout: float | None,
+    check: bool,
+    kwargs: dict[str, Any],
+) -> subprocess.CompletedProcess[Any]:
+    """`run` through the spawner helper: same results, the child's own rusage."""
+    text = bool(
+        kwargs.get("text")
+        or kwargs.get("universal_newlines")
+        or kwargs.get("encoding")
+        or kwargs.get("errors")
+    )
+    if kwargs.get("shell"):
+        argv = ["/bin/sh", "-c", args if isinstance(args, str) else " ".join(map(str, args))]
+    elif isinstance(args, (str, bytes, os.PathLike)):
+        argv = [os.fsdecode(args)]
+    else:
+        argv = [os.fsdecode(a) for a in args]
+    stdout_spec = subprocess.PIPE if capture_output else kwargs.get("stdout")
+    stderr_spec = subprocess.PIPE if capture_output else kwargs.get("stderr")
+    if capture_output and (kwargs.get("stdout") is not None or kwargs.get("stderr") is not None):
+        raise ValueError("stdout and stderr arguments may not be used with capture_output")
+    stdin_spec = kwargs.get("stdin")
+    if input is not None:
+        if stdin_spec is not None:
+            raise ValueError("stdin and input arguments may not both be used")
+        stdin_spec = subprocess.PIPE
+    opened: list[int] = []  # our ends and helper copies to close
+    child_fds: list[int] = []
+    parent_ends: dict[str, int] = {}
+
+    def resolve(spec: Any, default_fd: int, name: str, writable: bool) -> int:
+        if spec is None:
+            return default_fd
+        if spec == subprocess.DEVNULL:
+            fd = os.open(os.devnull, os.O_RDWR)
+            opened.append(fd)
+            return fd
+        if spec == subprocess.PIPE:
+            read_end, write_end = os.pipe()
+            child, parent = (read_end, write_end) if not writable else (write_end, read_end)
+            opened.append(child)
+            parent_ends[name] = parent
+            return child
+        if isinstance(spec, int):
+            return spec
+        return spec.fileno()
+
+    try:
+        fds = [resolve(stdin_spec, 0, "stdin", False), resolve(stdout_spec, 1, "stdout", True)]
+        if stderr_spec == subprocess.STDOUT:
+            fds.append(fds[1])
+        else:
+            fds.append(resolve(stderr_spec, 2, "stderr", True))
+        child_fds = fds
+        env = dict(os.environ if kwargs.get("env") is None else kwargs["env"])
+        cwd = kwargs.get("cwd")
+        new_session = bool(kwargs.get("start_new_session"))
+        floor = _helper_peak_kib(spawner.helper_pid)
+        request_id, pid = spawner.spawn(
+            argv, os.fspath(cwd) if cwd is not None else None, env, new_session, child_fds
+        )
+    except BaseException:
+        for fd in list(parent_ends.values()):
+            os.close(fd)
+        raise
+    finally:
+        for fd in opened:
+            os.close(fd)
+    process = _spawner.SpawnedProcess(spawner, request_id, pid, new_session)
+    outputs: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+    threads = []
+    for name in ("stdout", "stderr"):
+        if name in parent_ends:
+            thread = threading.Thread(
+                target=_read_all, args=(parent_ends.pop(name), outputs[name]), daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+    if "stdin" in parent_ends:
+        data = input if input is not None else b""
+        if isinstance(data, str):
+            data = data.encode(kwargs.get("encoding") or "utf-8", kwargs.get("errors") or "strict")
+        thread = threading.Thread(
+            target=_write_all, args=(parent_ends.pop("stdin"), data), daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    returncode = process.wait(timeout)
+    timed_out = returncode is None
+    if timed_out:
+        process.kill()
+        returncode = process.wait(None)
+    for thread in threads:
+        thread.join()
+    if process.rusage is not None:
+        call.record_child(ChildUsage(_ChildRusage(process.rusage), returncode, floor))
+
+    def result(name: str, spec: Any) -> Any:
+        if spec != subprocess.PIPE:
+            return None
+        data = b"".join(outputs[name])
+        return _decode(data, kwargs.get("encoding"), kwargs.get("errors")) if text else data
+
+    stdout = result("stdout", stdout_spec)
+    stderr = result("stderr", stderr_spec)
+    if timed_out:
+        raise subprocess.TimeoutExpired(args, timeout or 0, output=stdout, stderr=stderr)
+    if check and returncode:
+        raise subprocess.CalledProcessError(returncode, args, stdout, stderr)
+    return subprocess.CompletedProcess(args, returncode, stdout, stderr)
