@@ -129,3 +129,30 @@ def test_convert_failures_leave_nothing_behind(tmp_path: Path) -> None:
     assert target.read_text() == "existing"
     assert _cli("convert", str(source), str(tmp_path / "out.csv")).returncode == 2
     assert _cli("convert", "--force", str(source), str(target)).returncode == 0
+
+
+def test_demo_also_sends_spans_over_otlp_when_asked(tmp_path: Path) -> None:
+    import os
+
+    from otlp_receiver import OTLPReceiver
+
+    receiver = OTLPReceiver().start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.http_endpoint
+        result = subprocess.run(
+            [str(SCRIPT), "demo", "-o", str(tmp_path / "d")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "spans sent over OTLP" in result.stdout
+        spans = receiver.wait_for(12)
+    finally:
+        receiver.stop()
+    roots = [s for s in spans if s.name.startswith("invoke_agent")]
+    assert len(roots) == 12
+    assert {s.resource["service.name"] for s in spans} == {"agenttrace-demo"}
+    assert any(s.name == "execute_tool bash" for s in spans)
