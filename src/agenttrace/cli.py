@@ -342,6 +342,93 @@ def replay(source: Path, output: Path | None, fixture_dir: Path | None) -> None:
     click.echo(f"{len(summary.results)} runs replayed into {output}")
 
 
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option(
+    "--endpoint",
+    default=None,
+    help="OTLP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else localhost 4318/4317).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["http/protobuf", "grpc"]),
+    default=None,
+    help="OTLP protocol (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf).",
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Header sent with every export (repeatable).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds an export may take before the send fails.",
+)
+@click.option("--service-name", default=None, help="Override the service.name of the spans.")
+@click.option("--project", default=None, help="Phoenix project (openinference.project.name).")
+def send(
+    files: tuple[Path, ...],
+    endpoint: str | None,
+    protocol: str | None,
+    headers: tuple[str, ...],
+    timeout: float,
+    service_name: str | None,
+    project: str | None,
+) -> None:
+    """Send AgentTrace files (JSONL or Parquet) to an OTLP backend as spans, e.g. to Jaeger."""
+    from opentelemetry.exporter.agenttrace import AgentTraceFileError
+
+    from agenttrace.send import SendError, resolve_endpoint, send_files
+
+    protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    if protocol not in ("http/protobuf", "grpc"):
+        raise click.BadParameter(f"unsupported protocol {protocol!r}", param_hint="--protocol")
+    parsed_headers = {}
+    for header in headers:
+        if "=" not in header:
+            raise click.BadParameter(f"{header!r} is not KEY=VALUE", param_hint="--header")
+        key, value = header.split("=", 1)
+        parsed_headers[key.strip()] = value.strip()
+    resource: dict[str, str] = {}
+    if service_name:
+        resource["service.name"] = service_name
+    if project:
+        resource["openinference.project.name"] = project
+    target = resolve_endpoint(endpoint, protocol)
+    total = sum(_rows_in(path) for path in files)
+    try:
+        with _progress("sending", total) as advance:
+            rows, spans = send_files(
+                files,
+                endpoint=target,
+                protocol=protocol,
+                headers=parsed_headers,
+                timeout=timeout,
+                resource_attributes=resource,
+                progress=advance,
+            )
+    except SendError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except AgentTraceFileError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"sent {spans} spans of {rows} runs to {target} ({protocol})")
+
+
+def _rows_in(path: Path) -> int:
+    """Rows in a file, for the progress bar (lines for JSONL; cheap)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _total_for(path)
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
 @main.command("fixture")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--check", is_flag=True, help="Verify ROOT instead of building it.")
