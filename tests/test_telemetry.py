@@ -209,6 +209,7 @@ def test_subprocess_exit_code_becomes_tool_exit_code(spans) -> None:  # type: ig
     assert bash(command="echo hi; exit 3") == "hi\n"
     span = spans.one("execute_tool bash")
     assert span.attributes[semconv.TOOL_EXIT_CODE] == 3
+    assert span.status.status_code.name == "ERROR" and span.status.description == "exit code 3"
     assert span.attributes[semconv.TELEMETRY_PEAK_SCOPE] in ("child", "child-bound")
 
 

@@ -418,6 +418,8 @@ class ToolCall(_Invocation):
                 semconv.GEN_AI_TOOL_CALL_RESULT, result
             )
         self.span.set_attributes(attributes)
+        if exit_code:  # a command that failed is a failed call, for every viewer
+            self.span.set_status(Status(StatusCode.ERROR, f"exit code {exit_code}"))
 
     def _on_fail(self, exc: BaseException) -> None:
         exit_code = self._exit_code

@@ -238,9 +238,12 @@ class _Handler(BaseHTTPRequestHandler):
         created = int(time.time())
         if request.get("stream"):
             include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-            self._stream(
-                ident, created, model, step, calls, finish, usage if include_usage else None
-            )
+            try:
+                self._stream(
+                    ident, created, model, step, calls, finish, usage if include_usage else None
+                )
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: fine
+                self.close_connection = True
             return
         message: dict[str, Any] = {"role": "assistant", "content": step.get("content")}
         if step.get("reasoning") is not None:
