@@ -29,6 +29,18 @@ from agenttrace._subprocess import Popen, run
 from agenttrace._telemetry import Telemetry, maxrss_to_bytes
 from agenttrace.version import __version__
 
+
+def load(paths, *, progress=None):  # type: ignore[no-untyped-def]
+    """AgentTrace files (JSONL or Parquet, ours or the release's) as pandas DataFrames.
+
+    Returns a `Dataset` with `traces` (one row per run), `spans` (one per tool call, telemetry
+    flattened) and `steps` (one per model step). pandas is imported only when this is called.
+    """
+    from agenttrace.analysis import load as load_files
+
+    return load_files(paths, progress=progress)
+
+
 __all__ = [
     "AgentRun",
     "ContextThreadPoolExecutor",
@@ -49,6 +61,7 @@ __all__ = [
     "instrument_openai",
     "llm",
     "llm_call",
+    "load",
     "maxrss_to_bytes",
     "propagate",
     "run",

@@ -429,6 +429,155 @@ def _rows_in(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _load_with_progress(files: tuple[Path, ...]) -> Any:
+    from agenttrace.analysis import load
+
+    total = sum(_total_for(path) for path in files)
+    with _progress("reading", total) as advance:
+        return load(files, progress=advance)
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _print_analysis(title: str, result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)  # pipes: don't squeeze
+    counts = result["counts"]
+    console.rule(f"[bold]{title}")
+    console.print(
+        f"{counts['traces']} runs, {counts['llm_steps']} model steps, "
+        f"{counts['tool_spans']} tool calls ({counts['incomplete_traces']} incomplete runs)"
+    )
+    breakdown = result["time_breakdown"]
+    table = Table(title="Time: LLM generation (estimated as run time minus tool time) vs tools")
+    for column in ("", "seconds", "%"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("total", _fmt(breakdown["total_s"], 1), "100.0")
+    table.add_row(
+        "LLM generation", _fmt(breakdown["llm_s_estimated"], 1), _fmt(breakdown["llm_pct"], 1)
+    )
+    table.add_row("tool execution", _fmt(breakdown["tool_s"], 1), _fmt(breakdown["tool_pct"], 1))
+    console.print(table)
+    share = result["tool_share_per_trace_pct"]
+    console.print(
+        "Tool time as % of each run: "
+        + ", ".join(f"{key} {_fmt(share[key])}" for key in ("min", "median", "p95", "max"))
+    )
+    table = Table(title="Tools")
+    for column in (
+        "tool",
+        "calls",
+        "total s",
+        "failed",
+        "median ms",
+        "p95 ms",
+        "median CPU s",
+        "median peak MiB",
+        "p95 peak MiB",
+        "median read MiB",
+        "median write MiB",
+    ):
+        table.add_column(column, justify="left" if column == "tool" else "right")
+    for name, _ in result["tools_by_time_s"]:
+        tool = result["tools"][name]
+        table.add_row(
+            name,
+            _fmt(tool["count"]),
+            _fmt(tool["total_s"], 3),
+            f"{tool['failures']} ({100 * tool['failure_rate']:.0f}%)",
+            _fmt(tool["duration_ms"]["median"], 1),
+            _fmt(tool["duration_ms"]["p95"], 1),
+            _fmt(tool["cpu_time_s"]["median"], 3),
+            _fmt(tool["max_rss_mib"]["median"], 1),
+            _fmt(tool["max_rss_mib"]["p95"], 1),
+            _fmt(tool["read_mib"]["median"], 2),
+            _fmt(tool["write_mib"]["median"], 2),
+        )
+    console.print(table)
+    tokens = result["tokens"]
+    table = Table(title="Model steps")
+    for column in ("", "min", "median", "mean", "p95", "max"):
+        table.add_column(column, justify="left" if not column else "right")
+    for label, stats in (
+        ("steps per run", result["steps_per_trace"]),
+        ("input tokens per step", tokens["input_per_step"]),
+        ("output tokens per step", tokens["output_per_step"]),
+        ("reasoning chars per step", tokens["reasoning_chars_per_step"]),
+    ):
+        table.add_row(label, *(_fmt(stats[k], 1) for k in ("min", "median", "mean", "p95", "max")))
+    console.print(table)
+    console.print(
+        f"tokens: {_fmt(tokens['input_total'], 0)} in, {_fmt(tokens['output_total'], 0)} out; "
+        f"reasoning length vs output tokens, Pearson r = "
+        f"{_fmt(tokens['reasoning_chars_vs_output_tokens_pearson'], 3)}"
+    )
+    failures = result["failures"]
+    console.print(
+        f"tool failures: {failures['tool_calls_failed']} "
+        f"(rate {_fmt(failures['rate'], 3)}), by exit code {failures['by_exit_code']}"
+    )
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def analyze(files: tuple[Path, ...], as_json: bool) -> None:
+    """Statistics of AgentTrace files, per file and combined (ours and the release's)."""
+    import json
+
+    from opentelemetry.exporter.agenttrace import AgentTraceFileError
+
+    from agenttrace.analysis import analyze as analyze_data
+
+    try:
+        data = _load_with_progress(files)
+    except AgentTraceFileError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    results = {"files": {str(path): analyze_data(data.for_file(path.name)) for path in files}}
+    if len(files) > 1:
+        results["combined"] = analyze_data(data)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for path, result in results["files"].items():
+        _print_analysis(path, result)
+    if "combined" in results:
+        _print_analysis(f"all {len(files)} files", results["combined"])
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option(
+    "--outdir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory the PNG files are written to.",
+)
+def plots(files: tuple[Path, ...], outdir: Path) -> None:
+    """Render plots of AgentTrace files as PNGs (headless)."""
+    from opentelemetry.exporter.agenttrace import AgentTraceFileError
+
+    from agenttrace.plots import render_all
+
+    try:
+        data = _load_with_progress(files)
+    except AgentTraceFileError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    for path in render_all(data, outdir):
+        click.echo(str(path))
+
+
 @main.command("fixture")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--check", is_flag=True, help="Verify ROOT instead of building it.")
