@@ -91,13 +91,36 @@ class _StepAccumulator:
         return step
 
 
-class TracedStream:
-    """A streaming response that records its step as it is read; otherwise the stream itself."""
+class _StreamProxy:
+    """What both stream proxies share: the step being assembled and ending the span once."""
 
     def __init__(self, stream: Any, call: LLMCall) -> None:
         self._stream = stream
         self._call = call
         self._accumulator = _StepAccumulator()
+
+    def _end(self, closed_early: bool = False) -> None:
+        if self._call.ended:
+            return
+        self._call.record_step(self._accumulator.record())
+        if closed_early:
+            self._call.close_early()
+        else:
+            self._call.finish()
+
+    def __del__(self) -> None:  # dropped unfinished: the span still ends
+        call = getattr(self, "_call", None)
+        if call is not None and not call.ended:
+            self._end(closed_early=True)
+
+    def __getattr__(self, name: str) -> Any:  # response, etc.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+class TracedStream(_StreamProxy):
+    """A streaming response that records its step as it is read; otherwise the stream itself."""
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -124,15 +147,6 @@ class TracedStream:
         self._accumulator.feed(chunk)
         return chunk
 
-    def _end(self, closed_early: bool = False) -> None:
-        if self._call.ended:
-            return
-        self._call.record_step(self._accumulator.record())
-        if closed_early:
-            self._call.close_early()
-        else:
-            self._call.finish()
-
     def close(self) -> None:
         try:
             self._stream.close()
@@ -145,24 +159,9 @@ class TracedStream:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        call = getattr(self, "_call", None)
-        if call is not None and not call.ended:
-            self._end(closed_early=True)
 
-    def __getattr__(self, name: str) -> Any:  # response, etc.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
-
-
-class TracedAsyncStream:
+class TracedAsyncStream(_StreamProxy):
     """The async twin of TracedStream."""
-
-    def __init__(self, stream: Any, call: LLMCall) -> None:
-        self._stream = stream
-        self._call = call
-        self._accumulator = _StepAccumulator()
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         try:
@@ -189,15 +188,6 @@ class TracedAsyncStream:
         self._accumulator.feed(chunk)
         return chunk
 
-    def _end(self, closed_early: bool = False) -> None:
-        if self._call.ended:
-            return
-        self._call.record_step(self._accumulator.record())
-        if closed_early:
-            self._call.close_early()
-        else:
-            self._call.finish()
-
     async def close(self) -> None:
         try:
             await self._stream.close()
@@ -209,16 +199,6 @@ class TracedAsyncStream:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.close()
-
-    def __del__(self) -> None:
-        call = getattr(self, "_call", None)
-        if call is not None and not call.ended:
-            self._end(closed_early=True)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
 
 
 def _start_call(resource: Any, kwargs: dict[str, Any], provider: str) -> LLMCall:

@@ -429,12 +429,19 @@ def _rows_in(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def _load_with_progress(files: tuple[Path, ...]) -> Any:
+def _load_or_exit(files: tuple[Path, ...]) -> Any:
+    """The files as DataFrames, with a progress bar; exit 1 on malformed data."""
+    from opentelemetry.exporter.agenttrace import AgentTraceFileError
+
     from agenttrace.analysis import load
 
     total = sum(_total_for(path) for path in files)
-    with _progress("reading", total) as advance:
-        return load(files, progress=advance)
+    try:
+        with _progress("reading", total) as advance:
+            return load(files, progress=advance)
+    except AgentTraceFileError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -533,15 +540,9 @@ def analyze(files: tuple[Path, ...], as_json: bool) -> None:
     """Statistics of AgentTrace files, per file and combined (ours and the release's)."""
     import json
 
-    from opentelemetry.exporter.agenttrace import AgentTraceFileError
-
     from agenttrace.analysis import analyze as analyze_data
 
-    try:
-        data = _load_with_progress(files)
-    except AgentTraceFileError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(1)
+    data = _load_or_exit(files)
     results = {"files": {str(path): analyze_data(data.for_file(path.name)) for path in files}}
     if len(files) > 1:
         results["combined"] = analyze_data(data)
@@ -565,16 +566,9 @@ def analyze(files: tuple[Path, ...], as_json: bool) -> None:
 )
 def plots(files: tuple[Path, ...], outdir: Path) -> None:
     """Render plots of AgentTrace files as PNGs (headless)."""
-    from opentelemetry.exporter.agenttrace import AgentTraceFileError
-
     from agenttrace.plots import render_all
 
-    try:
-        data = _load_with_progress(files)
-    except AgentTraceFileError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(1)
-    for path in render_all(data, outdir):
+    for path in render_all(_load_or_exit(files), outdir):
         click.echo(str(path))
 
 
