@@ -142,7 +142,7 @@ class ScriptedModelServer:
         class Handler(_Handler):
             owner = server
 
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._server = _QuietServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -178,6 +178,16 @@ class ScriptedModelServer:
         if reasoning_tokens is not None:
             usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
         return step, usage
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # a client hanging up is not news
 
 
 class _Handler(BaseHTTPRequestHandler):

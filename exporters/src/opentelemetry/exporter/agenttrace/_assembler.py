@@ -1,10 +1,11 @@
 """Gathering finished spans per trace until a run is whole, then handing out its row.
 
 A run is whole when its root (a top-level agent span) has ended and so has every span below it.
-Fed by a SpanProcessor, the assembler sees spans start as well as end, so it knows exactly which
-descendants are still open. Fed by a SpanExporter (zero-code mode) it only sees finished spans,
-in any order and across batches: AgentTrace's own roots then say how many spans their run started
-(`agenttrace.run.span_count`), and a foreign root is taken as whole when it arrives.
+AgentTrace's own roots say how many spans their run started (`agenttrace.run.span_count`, counted
+as the spans start, from any thread), so a run is whole once that many have ended, whichever
+order they arrive in and however they are batched; a root from another instrumentation, whose
+children end before it, is whole when it arrives. Fed by a SpanProcessor, the assembler also
+sees run roots start, so a run still open at shutdown is written too.
 
 Memory is bounded by the runs in flight: spans are held only until their run's row is written, a
 trace with no agent root is dropped when its own root ends, and past `max_spans` the oldest trace
@@ -60,7 +61,6 @@ class _Trace:
     ended: dict[int, ReadableSpan] = field(default_factory=dict)
     attributes: dict[int, dict[str, Any]] = field(default_factory=dict)
     parent_of: dict[int, int | None] = field(default_factory=dict)
-    open: set[int] = field(default_factory=set)
     live_roots: dict[int, ReadableSpan] = field(default_factory=dict)
     pending_roots: list[ReadableSpan] = field(default_factory=list)
 
@@ -80,12 +80,12 @@ class TraceAssembler:
         sink: RowSink,
         *,
         strict: bool = False,
-        track_open: bool = False,
+        sees_starts: bool = False,
         max_spans: int = 500_000,
     ) -> None:
         self._sink = sink
         self._strict = strict
-        self._track_open = track_open
+        self._sees_starts = sees_starts
         self._max_spans = max_spans
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._emitted: OrderedDict[int, None] = OrderedDict()
@@ -95,27 +95,30 @@ class TraceAssembler:
 
     # -- feeding ------------------------------------------------------------------------------
     def on_start(self, span: ReadableSpan) -> None:
-        """A span started (processor mode): remember it is open, and live run roots."""
-        context = span.context
-        span_id = context.span_id
-        parent_id = _parent_id(span)
-        # Most spans are not agent spans: two lookups decide that without copying attributes.
+        """A span started (processor mode): remember run roots, to finish them at shutdown.
+
+        Most spans are not agent spans; two lookups tell, without a lock or a copy.
+        """
         attributes = span.attributes
-        maybe_root = span.name.startswith(_AGENT_NAME_PREFIXES) or (
-            attributes is not None
-            and (
-                attributes.get(semconv.GEN_AI_OPERATION_NAME) in AGENT_OPERATIONS
-                or attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "AGENT"
+        if not (
+            span.name.startswith(_AGENT_NAME_PREFIXES)
+            or (
+                attributes is not None
+                and (
+                    attributes.get(semconv.GEN_AI_OPERATION_NAME) in AGENT_OPERATIONS
+                    or attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "AGENT"
+                )
             )
-        )
+        ):
+            return
+        context = span.context
         with self._lock:
             trace = self._traces.get(context.trace_id)
             if trace is None:
                 trace = self._traces[context.trace_id] = _Trace()
-            trace.open.add(span_id)
-            trace.parent_of[span_id] = parent_id
-            if maybe_root and self._is_top_root(trace, span):
-                trace.live_roots[span_id] = span
+            trace.parent_of[context.span_id] = _parent_id(span)
+            if self._is_top_root(trace, span):
+                trace.live_roots[context.span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:
         """A span finished."""
@@ -124,19 +127,16 @@ class TraceAssembler:
         with self._lock:
             trace = self._traces.get(trace_id)
             if trace is None:
-                if self._track_open and trace_id in self._emitted:
+                if self._sees_starts and trace_id in self._emitted:
                     self.stats.late_spans += 1
                     return
                 trace = self._traces[trace_id] = _Trace()
-            trace.open.discard(span_id)
             trace.parent_of[span_id] = _parent_id(span)
             trace.ended[span_id] = span
             attributes = trace.attributes[span_id] = attributes_of(span)
             self._buffered += 1
             root_started = span_id in trace.live_roots
-            if root_started or (
-                not self._track_open and self._is_top_root(trace, span, attributes)
-            ):
+            if root_started or self._is_top_root(trace, span, attributes):
                 trace.live_roots.pop(span_id, None)
                 trace.pending_roots.append(span)
             if trace.pending_roots:
@@ -183,8 +183,6 @@ class TraceAssembler:
 
     def _is_whole(self, trace: _Trace, root: ReadableSpan) -> bool:
         root_id = root.context.span_id
-        if self._track_open:
-            return not any(self._descends_from(trace, s, root_id) for s in trace.open)
         expected = trace.attributes.get(root.context.span_id, {}).get(semconv.RUN_SPAN_COUNT)
         if not isinstance(expected, int):
             return True  # a foreign root: take it as whole when it arrives
@@ -200,7 +198,7 @@ class TraceAssembler:
 
     def _trace_finished(self, trace: _Trace, span: ReadableSpan) -> bool:
         """Nothing more can come for this trace's runs: drop what is left (not agent spans)."""
-        if trace.pending_roots or trace.live_roots or trace.open:
+        if trace.pending_roots or trace.live_roots:
             return False
         if not trace.ended:
             return True
@@ -254,6 +252,7 @@ class TraceAssembler:
         self.stats.rows += 1
         if incomplete:
             self.stats.incomplete_rows += 1
+            return  # the rest of the run may still come, as another (incomplete) row
         self._emitted[root.context.trace_id] = None
         while len(self._emitted) > _EMITTED_MEMORY:
             self._emitted.popitem(last=False)

@@ -131,13 +131,13 @@ class _Base:
         fsync: bool | None,
         strict: bool | None,
         max_spans: int,
-        track_open: bool,
+        sees_starts: bool,
     ) -> None:
         self.files = RowFiles(path, parquet=parquet, fsync=fsync)
         self._assembler = TraceAssembler(
             self.files.write,
             strict=_env_flag(ENV_STRICT) if strict is None else strict,
-            track_open=track_open,
+            sees_starts=sees_starts,
             max_spans=max_spans,
         )
         self._shut_down = False
@@ -170,7 +170,7 @@ class AgentTraceSpanExporter(_Base, SpanExporter):
         strict: bool | None = None,
         max_spans: int = 500_000,
     ) -> None:
-        super().__init__(path, parquet, fsync, strict, max_spans, track_open=False)
+        super().__init__(path, parquet, fsync, strict, max_spans, sees_starts=False)
         # Read by the BatchSpanProcessor the SDK builds around this exporter right after it.
         os.environ.setdefault(ENV_BSP_QUEUE, str(ZERO_CODE_QUEUE_SIZE))
 
@@ -205,7 +205,7 @@ class AgentTraceSpanProcessor(_Base, SpanProcessor):
         strict: bool | None = None,
         max_spans: int = 500_000,
     ) -> None:
-        super().__init__(path, parquet, fsync, strict, max_spans, track_open=True)
+        super().__init__(path, parquet, fsync, strict, max_spans, sees_starts=True)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._shut_down:
