@@ -19,6 +19,13 @@ import click
 from agenttrace.version import __version__
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_fixture_option = click.option(
+    "--fixture",
+    "fixture_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="NL2Bash fixture directory (built there if missing).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -199,13 +206,7 @@ def demo(output_dir: Path, stream: bool) -> None:
 @click.option("--seed", type=int, default=None)
 @click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--stream/--no-stream", default=False, show_default=True)
-@click.option(
-    "--fixture",
-    "fixture_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="NL2Bash fixture directory (built there if missing).",
-)
+@_fixture_option
 @click.option(
     "--resume/--no-resume",
     default=True,
@@ -276,13 +277,7 @@ def collect(
     default=None,
     help="Where the replayed runs go (default: SOURCE with .replay.jsonl).",
 )
-@click.option(
-    "--fixture",
-    "fixture_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="NL2Bash fixture directory (built there if missing).",
-)
+@_fixture_option
 def replay(source: Path, output: Path | None, fixture_dir: Path | None) -> None:
     """Re-run the tool calls of recorded runs, for fresh telemetry.
 
