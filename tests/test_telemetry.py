@@ -428,3 +428,47 @@ def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:  # ty
     assert os.read(read_end, 100) == b"three\n"
     os.waitpid(pid, 0)
     os.close(read_end)
+
+
+def test_spawned_commands_match_subprocess_at_the_edges(spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import threading
+
+    seen: dict = {}
+
+    @agenttrace.tool
+    def edges() -> None:
+        started = time.monotonic()
+        with pytest.raises(subprocess.TimeoutExpired):  # a background child holds the pipe
+            agenttrace.run(["sh", "-c", "sleep 3 & echo started"], capture_output=True, timeout=0.5)
+        seen["timeout_s"] = time.monotonic() - started
+        seen["shell_list"] = agenttrace.run(
+            ["echo $0 $1", "zero", "one"], shell=True, capture_output=True
+        ).stdout
+        seen["shell_bytes"] = agenttrace.run(b"echo hi", shell=True, capture_output=True).stdout
+        with pytest.raises(ValueError, match="embedded null byte"):
+            agenttrace.run(["echo", "a\0b"])
+        with pytest.raises(FileNotFoundError) as missing:
+            agenttrace.run(["ls"], cwd=tmp_path / "nowhere")
+        seen["missing"] = missing.value.filename
+        many = [
+            "x" * 100
+        ] * 3000  # 300 KB of arguments, past one socket message: subprocess runs it
+        seen["big"] = agenttrace.run(
+            ["sh", "-c", "echo $#", "sh", *many], capture_output=True
+        ).stdout
+        timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            agenttrace.run(["sleep", "30"], capture_output=True)
+        time.sleep(0.2)
+        seen["left"] = subprocess.run(
+            ["pgrep", "-f", "^sleep 30$"], capture_output=True, text=True
+        ).stdout
+
+    edges()
+    assert seen["timeout_s"] < 2.5
+    assert seen["shell_list"] == b"zero one\n" and seen["shell_bytes"] == b"hi\n"
+    assert seen["missing"] == str(tmp_path / "nowhere")
+    assert seen["big"] == b"3000\n"
+    assert seen["left"] == ""  # Ctrl-C does not leave the command running

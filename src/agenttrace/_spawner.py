@@ -36,6 +36,7 @@ wake_r, wake_w = os.pipe()
 os.set_blocking(wake_w, False)
 signal.set_wakeup_fd(wake_w)
 signal.signal(signal.SIGCHLD, lambda *_: None)
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the agent and its commands, not us
 pending = {}
 
 def send(message):
@@ -58,8 +59,11 @@ def spawn(request, fds):
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
+        step = 0  # 0: exec, 1: chdir (what a failure is about)
         try:
             os.close(err_r)
+            for name in ("SIGCHLD", "SIGPIPE", "SIGXFSZ", "SIGINT"):  # as subprocess restores
+                signal.signal(getattr(signal, name), signal.SIG_DFL)
             if request["new_session"]:
                 os.setsid()
             for target, fd in enumerate(fds):
@@ -68,22 +72,24 @@ def spawn(request, fds):
                 if fd > 2:
                     os.close(fd)
             if request["cwd"] is not None:
+                step = 1
                 os.chdir(request["cwd"])
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+                step = 0
             os.execvpe(request["argv"][0], request["argv"], request["env"])
-        except OSError as exc:
-            os.write(err_w, struct.pack("!i", exc.errno or errno.EINVAL))
+        except BaseException as exc:
+            code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
+            os.write(err_w, struct.pack("!ii", code, step))
         finally:
             os._exit(127)
     os.close(err_w)
     for fd in fds:
         os.close(fd)
-    failure = os.read(err_r, 4)
+    failure = os.read(err_r, 8)
     os.close(err_r)
     if failure:
         os.waitpid(pid, 0)
-        send({"id": request["id"], "errno": struct.unpack("!i", failure)[0]})
+        code, step = struct.unpack("!ii", failure)
+        send({"id": request["id"], "errno": code, "step": step})
     else:
         pending[pid] = request["id"]
         send({"id": request["id"], "pid": pid})
@@ -185,8 +191,16 @@ class _Helper:
         assert reply is not None
         if "errno" in reply:
             code = reply["errno"]
-            raise OSError(code, f"{os.strerror(code)}: {argv[0]!r}", argv[0])
+            filename = cwd if reply.get("step") == 1 else argv[0]
+            raise OSError(
+                code, os.strerror(code), filename
+            )  # FileNotFoundError etc., as subprocess
         return request_id, reply["pid"]
+
+    def fits(self, argv: list[str], env: dict[str, str], cwd: str | None) -> bool:
+        """Whether a request is small enough for one socket message (about 200 KiB here)."""
+        size = sum(len(a) for a in argv) + sum(len(k) + len(v) + 8 for k, v in env.items())
+        return size + len(cwd or "") < _MAX_REQUEST
 
     def wait(self, request_id: int, timeout: float | None) -> dict[str, Any] | None:
         """The exit report of a spawned command, or None on timeout."""
@@ -200,6 +214,9 @@ class _Helper:
             self._process.kill()
 
 
+# One SOCK_SEQPACKET message must fit the socket's send buffer (212,992 bytes by default on
+# Linux); larger argument lists or environments go through subprocess instead.
+_MAX_REQUEST = 150_000
 _helper: _Helper | None = None
 _helper_lock = threading.Lock()
 _disabled = not sys.platform.startswith("linux") or not hasattr(socket, "SCM_RIGHTS")

@@ -9,12 +9,10 @@ exactly like the standard library's.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import signal
 import subprocess
-import threading
 from typing import Any
 
 from agenttrace import _spawner
@@ -90,7 +88,9 @@ def run(
     ):
         spawner = _spawner.helper()
         if spawner is not None:
-            return _run_spawned(spawner, call, args, input, capture_output, timeout, check, kwargs)
+            done = _run_spawned(spawner, call, args, input, capture_output, timeout, check, kwargs)
+            if done is not None:
+                return done
     if capture_output:
         if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
             raise ValueError("stdout and stderr arguments may not be used with capture_output")
@@ -166,25 +166,86 @@ def _helper_peak_kib(pid: int) -> int:
     return 0
 
 
-def _read_all(fd: int, chunks: list[bytes]) -> None:
-    with os.fdopen(fd, "rb", buffering=0) as stream:
-        while True:
-            data = stream.read(1 << 16)
-            if not data:
-                return
-            chunks.append(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError), os.fdopen(fd, "wb") as stream:
-        stream.write(data)  # a command that stops reading early closes the pipe: fine
-
-
 def _decode(data: bytes, encoding: str | None, errors: str | None) -> str:
     import locale
 
     text = data.decode(encoding or locale.getpreferredencoding(False), errors or "strict")
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as subprocess
+
+
+def _argv(args: Any, shell: bool) -> list[str]:
+    """The argument vector, as subprocess builds it (NUL bytes refused the same way)."""
+    if isinstance(args, (str, bytes, os.PathLike)):
+        argv = [os.fsdecode(args)]
+    else:
+        argv = [os.fsdecode(a) for a in args]
+    if shell:
+        argv = ["/bin/sh", "-c", *argv]
+    for arg in argv:
+        if "\0" in arg:
+            raise ValueError("embedded null byte")
+    return argv
+
+
+def _environment(env: Any) -> dict[str, str]:
+    source = os.environ if env is None else env
+    result = {os.fsdecode(k): os.fsdecode(v) for k, v in source.items()}
+    for key, value in result.items():
+        if "\0" in key or "\0" in value or "=" in key:
+            raise ValueError(f"illegal environment variable name or value: {key!r}")
+    return result
+
+
+def _communicate(
+    process: Any, ends: dict[str, int], data: bytes, deadline: float | None
+) -> tuple[dict[str, list[bytes]], bool]:
+    """Feed stdin, drain stdout/stderr, wait for the exit: all before `deadline`.
+
+    Returns the output and whether the deadline passed (like `Popen.communicate`, the output of
+    a command's background children that keep the pipes open counts against the timeout).
+    """
+    import selectors
+    import time
+
+    outputs: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+    with selectors.DefaultSelector() as selector:
+        for name, fd in ends.items():
+            os.set_blocking(fd, False)
+            if name == "stdin":
+                if data:
+                    selector.register(fd, selectors.EVENT_WRITE, name)
+                else:
+                    os.close(fd)
+            else:
+                selector.register(fd, selectors.EVENT_READ, name)
+        view = memoryview(data)
+        try:
+            while selector.get_map():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return outputs, True
+                for key, _ in selector.select(remaining):
+                    fd, name = key.fd, key.data
+                    if name == "stdin":
+                        try:
+                            view = view[os.write(fd, view[:65536]) :]
+                        except BrokenPipeError:  # the command stopped reading: fine
+                            view = view[:0]
+                        if not view:
+                            selector.unregister(fd)
+                            os.close(fd)
+                        continue
+                    chunk = os.read(fd, 1 << 16)
+                    if chunk:
+                        outputs[name].append(chunk)
+                    else:
+                        selector.unregister(fd)
+                        os.close(fd)
+        finally:
+            for key in list(selector.get_map().values()):
+                os.close(key.fd)
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+    return outputs, process.wait(remaining) is None
 
 
 def _run_spawned(
@@ -196,20 +257,25 @@ def _run_spawned(
     timeout: float | None,
     check: bool,
     kwargs: dict[str, Any],
-) -> subprocess.CompletedProcess[Any]:
-    """`run` through the spawner helper: same results, the child's own rusage."""
+) -> subprocess.CompletedProcess[Any] | None:
+    """`run` through the spawner helper: same results, the child's own rusage.
+
+    Returns None when the helper cannot take the request (the caller uses subprocess then).
+    """
+    import time
+
     text = bool(
         kwargs.get("text")
         or kwargs.get("universal_newlines")
         or kwargs.get("encoding")
         or kwargs.get("errors")
     )
-    if kwargs.get("shell"):
-        argv = ["/bin/sh", "-c", args if isinstance(args, str) else " ".join(map(str, args))]
-    elif isinstance(args, (str, bytes, os.PathLike)):
-        argv = [os.fsdecode(args)]
-    else:
-        argv = [os.fsdecode(a) for a in args]
+    argv = _argv(args, bool(kwargs.get("shell")))
+    env = _environment(kwargs.get("env"))
+    cwd = kwargs.get("cwd")
+    cwd = os.fspath(cwd) if cwd is not None else None
+    if not spawner.fits(argv, env, cwd):
+        return None
     stdout_spec = subprocess.PIPE if capture_output else kwargs.get("stdout")
     stderr_spec = subprocess.PIPE if capture_output else kwargs.get("stderr")
     if capture_output and (kwargs.get("stdout") is not None or kwargs.get("stderr") is not None):
@@ -219,82 +285,62 @@ def _run_spawned(
         if stdin_spec is not None:
             raise ValueError("stdin and input arguments may not both be used")
         stdin_spec = subprocess.PIPE
-    opened: list[int] = []  # our ends and helper copies to close
-    child_fds: list[int] = []
-    parent_ends: dict[str, int] = {}
+    data = b"" if input is None else input
+    if isinstance(data, str):
+        data = data.encode(kwargs.get("encoding") or "utf-8", kwargs.get("errors") or "strict")
+    opened: list[int] = []  # the child's ends and /dev/null: ours to close once sent
+    ends: dict[str, int] = {}  # our ends of the pipes
 
-    def resolve(spec: Any, default_fd: int, name: str, writable: bool) -> int:
+    def resolve(spec: Any, default_fd: int, name: str, child_writes: bool) -> int:
         if spec is None:
             return default_fd
         if spec == subprocess.DEVNULL:
-            fd = os.open(os.devnull, os.O_RDWR)
+            fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             opened.append(fd)
             return fd
         if spec == subprocess.PIPE:
             read_end, write_end = os.pipe()
-            child, parent = (read_end, write_end) if not writable else (write_end, read_end)
+            child, ours = (write_end, read_end) if child_writes else (read_end, write_end)
             opened.append(child)
-            parent_ends[name] = parent
+            ends[name] = ours
             return child
-        if isinstance(spec, int):
-            return spec
-        return spec.fileno()
+        return spec if isinstance(spec, int) else spec.fileno()
 
+    new_session = bool(kwargs.get("start_new_session"))
     try:
         fds = [resolve(stdin_spec, 0, "stdin", False), resolve(stdout_spec, 1, "stdout", True)]
         if stderr_spec == subprocess.STDOUT:
             fds.append(fds[1])
         else:
             fds.append(resolve(stderr_spec, 2, "stderr", True))
-        child_fds = fds
-        env = dict(os.environ if kwargs.get("env") is None else kwargs["env"])
-        cwd = kwargs.get("cwd")
-        new_session = bool(kwargs.get("start_new_session"))
         floor = _helper_peak_kib(spawner.helper_pid)
-        request_id, pid = spawner.spawn(
-            argv, os.fspath(cwd) if cwd is not None else None, env, new_session, child_fds
-        )
+        request_id, pid = spawner.spawn(argv, cwd, env, new_session, fds)
     except BaseException:
-        for fd in list(parent_ends.values()):
+        for fd in ends.values():
             os.close(fd)
         raise
     finally:
         for fd in opened:
             os.close(fd)
     process = _spawner.SpawnedProcess(spawner, request_id, pid, new_session)
-    outputs: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    threads = []
-    for name in ("stdout", "stderr"):
-        if name in parent_ends:
-            thread = threading.Thread(
-                target=_read_all, args=(parent_ends.pop(name), outputs[name]), daemon=True
-            )
-            thread.start()
-            threads.append(thread)
-    if "stdin" in parent_ends:
-        data = input if input is not None else b""
-        if isinstance(data, str):
-            data = data.encode(kwargs.get("encoding") or "utf-8", kwargs.get("errors") or "strict")
-        thread = threading.Thread(
-            target=_write_all, args=(parent_ends.pop("stdin"), data), daemon=True
-        )
-        thread.start()
-        threads.append(thread)
-    returncode = process.wait(timeout)
-    timed_out = returncode is None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        outputs, timed_out = _communicate(process, ends, data, deadline)
+    except BaseException:  # Ctrl-C and friends: the command must not outlive the call
+        process.kill()
+        process.wait(None)
+        raise
     if timed_out:
         process.kill()
-        returncode = process.wait(None)
-    for thread in threads:
-        thread.join()
+    returncode = process.wait(None)
     if process.rusage is not None:
         call.record_child(ChildUsage(_ChildRusage(process.rusage), returncode, floor))
 
     def result(name: str, spec: Any) -> Any:
         if spec != subprocess.PIPE:
             return None
-        data = b"".join(outputs[name])
-        return _decode(data, kwargs.get("encoding"), kwargs.get("errors")) if text else data
+        output = b"".join(outputs[name])
+        return _decode(output, kwargs.get("encoding"), kwargs.get("errors")) if text else output
 
     stdout = result("stdout", stdout_spec)
     stderr = result("stderr", stderr_spec)

@@ -63,6 +63,8 @@ class _Trace:
     parent_of: dict[int, int | None] = field(default_factory=dict)
     live_roots: dict[int, ReadableSpan] = field(default_factory=dict)
     pending_roots: list[ReadableSpan] = field(default_factory=list)
+    evicted: dict[int, int] = field(default_factory=dict)  # root id -> our spans written early
+    local_root_ended: bool = False  # the trace's top span in this process has ended
 
 
 def _parent_id(span: ReadableSpan) -> int | None:
@@ -131,10 +133,12 @@ class TraceAssembler:
                     self.stats.late_spans += 1
                     return
                 trace = self._traces[trace_id] = _Trace()
-            trace.parent_of[span_id] = _parent_id(span)
+            parent_id = trace.parent_of[span_id] = _parent_id(span)
             trace.ended[span_id] = span
             attributes = trace.attributes[span_id] = attributes_of(span)
             self._buffered += 1
+            if parent_id is None:
+                trace.local_root_ended = True
             root_started = span_id in trace.live_roots
             if root_started or self._is_top_root(trace, span, attributes):
                 trace.live_roots.pop(span_id, None)
@@ -143,8 +147,8 @@ class TraceAssembler:
                 self._emit_whole_runs(trace_id, trace)
             if trace_id in self._traces and self._trace_finished(trace, span):
                 self._discard(trace_id, trace)
-            if self._buffered > self._max_spans:
-                self._evict_oldest()
+            while self._buffered > self._max_spans and self._evict():
+                pass
 
     # -- decisions ------------------------------------------------------------------------------
     def _is_top_root(
@@ -185,8 +189,13 @@ class TraceAssembler:
         root_id = root.context.span_id
         expected = trace.attributes.get(root.context.span_id, {}).get(semconv.RUN_SPAN_COUNT)
         if not isinstance(expected, int):
-            return True  # a foreign root: take it as whole when it arrives
-        have = sum(
+            # A foreign root: its children end before it. Seen only as finished spans, one with
+            # a parent in this process may still turn out to sit inside another run, which is
+            # known once the trace's top span has ended.
+            if self._sees_starts or root.parent is None or root.parent.is_remote:
+                return True
+            return trace.local_root_ended
+        have = trace.evicted.get(root_id, 0) + sum(
             1
             for span_id, span in trace.ended.items()
             if span_id != root_id
@@ -202,20 +211,29 @@ class TraceAssembler:
             return False
         if not trace.ended:
             return True
-        return _parent_id(span) is None  # the trace's own root has ended
+        if span.parent is None:
+            return True  # the trace's own root has ended
+        if span.parent.is_remote:
+            # A top span under a remote parent: sibling runs may still come, unless there is
+            # nothing GenAI left that one could claim.
+            return not any(semconv.GEN_AI_OPERATION_NAME in a for a in trace.attributes.values())
+        return False
 
     def _emit_whole_runs(self, trace_id: int, trace: _Trace) -> None:
         for root in list(trace.pending_roots):
             if self._is_whole(trace, root):
                 trace.pending_roots.remove(root)
-                self._emit(trace, root, incomplete=False)
+                if self._is_nested(trace, root):
+                    continue  # part of an enclosing run after all: its spans stay for that row
+                split = root.context.span_id in trace.evicted  # part was written under pressure
+                self._emit(trace, root, incomplete=split)
 
     def _emit(
         self, trace: _Trace, root: ReadableSpan, *, incomplete: bool, end_time: int | None = None
     ) -> None:
         root_id = root.context.span_id
-        if trace.parent_of.get(root_id) is None and len(trace.pending_roots) == 0:
-            # The trace's own root: everything ended in the trace is below it.
+        if root.parent is None and not trace.pending_roots and not trace.live_roots:
+            # The trace's own root, alone: everything ended in the trace is below it.
             members = [span for span_id, span in trace.ended.items() if span_id != root_id]
         else:
             members = [
@@ -262,14 +280,47 @@ class TraceAssembler:
         self._buffered -= len(trace.ended)
         del self._traces[trace_id]
 
-    def _evict_oldest(self) -> None:
-        trace_id, trace = next(iter(self._traces.items()))
+    def _evict(self) -> bool:
+        """Over the bound: write the spans of the trace holding the most, as incomplete rows.
+
+        Runs still open stay open (their later spans make another row); returns False when no
+        trace holds a span to write.
+        """
+        candidates = [(len(t.ended), tid) for tid, t in self._traces.items() if t.ended]
+        if not candidates:
+            return False
+        _, trace_id = max(candidates)
+        trace = self._traces[trace_id]
         _logger.warning(
-            "agenttrace: more than %d spans buffered; writing trace %032x as incomplete",
+            "agenttrace: more than %d spans buffered; writing part of trace %032x early",
             self._max_spans,
             trace_id,
         )
-        self._finish_trace(trace_id, trace)
+        for root in list(trace.pending_roots):
+            self._emit(trace, root, incomplete=True)
+        trace.pending_roots.clear()
+        now = time.time_ns()
+        for root_id, root in trace.live_roots.items():
+            before = len(trace.ended)
+            ours = sum(
+                1
+                for span_id, span in trace.ended.items()
+                if span.instrumentation_scope is not None
+                and span.instrumentation_scope.name == "agenttrace"
+                and self._descends_from(trace, span_id, root_id)
+            )
+            self._emit(trace, root, incomplete=True, end_time=now)
+            if len(trace.ended) < before:
+                trace.evicted[root_id] = trace.evicted.get(root_id, 0) + ours
+        if any(semconv.GEN_AI_OPERATION_NAME in a for a in trace.attributes.values()):
+            self._emit(trace, _stand_in_root(trace_id, trace), incomplete=True)
+        self.stats.ignored_spans += len(trace.ended)
+        self._buffered -= len(trace.ended)
+        trace.ended.clear()
+        trace.attributes.clear()
+        if not trace.live_roots:
+            del self._traces[trace_id]
+        return True
 
     # -- shutdown -------------------------------------------------------------------------------
     def _finish_trace(self, trace_id: int, trace: _Trace) -> None:
