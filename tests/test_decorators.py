@@ -331,7 +331,7 @@ def test_context_manager_forms(spans) -> None:  # type: ignore[no-untyped-def]
     with agenttrace.agent_run(
         "manual", prompt="p", model="qwen", task_id=7, dataset_name="mbpp"
     ) as run:
-        with agenttrace.llm_call("qwen", temperature=0.2) as step:
+        with agenttrace.llm_call("qwen", temperature=0.2, repetition_penalty=1.1) as step:
             step.set_output("text", reasoning="because", input_tokens=5, output_tokens=3)
         with (
             pytest.raises(ValueError),
@@ -346,6 +346,9 @@ def test_context_manager_forms(spans) -> None:  # type: ignore[no-untyped-def]
     assert root.attributes[semconv.GEN_AI_REQUEST_MODEL] == "qwen"
     chat = spans.one("chat qwen")
     assert chat.attributes["gen_ai.request.temperature"] == 0.2
+    # not a GenAI convention name: kept under our own namespace
+    assert chat.attributes["agenttrace.request.repetition_penalty"] == 1.1
+    assert "gen_ai.request.repetition_penalty" not in chat.attributes
     assert chat.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 5
     tool = spans.one("execute_tool python_interpreter")
     assert tool.attributes[semconv.GEN_AI_TOOL_CALL_ID] == "call_9"

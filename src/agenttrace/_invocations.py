@@ -39,6 +39,21 @@ _RUN_KEY = otel_context.create_key("agenttrace-agent-run")
 _CALL_ID_KEY = otel_context.create_key("agenttrace-pending-call-id")
 
 _UNSET: Any = object()
+# Request parameters the GenAI conventions name (gen_ai.request.<name>).
+_REQUEST_PARAMETERS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "stop_sequences",
+        "choice.count",
+        "encoding_formats",
+    }
+)
 
 
 def _metadata_attributes(renderer: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,7 +264,9 @@ class LLMCall(_Invocation):
             attributes[semconv.GEN_AI_REQUEST_MODEL] = model
         for key, value in (request or {}).items():  # temperature=0.2 -> gen_ai.request.temperature
             if isinstance(value, (str, bool, int, float)):
-                attributes["gen_ai.request." + key] = value
+                # Only names the GenAI conventions define go under gen_ai.request.*.
+                prefix = "gen_ai.request." if key in _REQUEST_PARAMETERS else "agenttrace.request."
+                attributes[prefix + key] = value
         if isinstance(run, AgentRun):
             run.note_descendant()
             self.step_number: int | None = run.next_step_number()
