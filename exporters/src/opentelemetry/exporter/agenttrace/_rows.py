@@ -346,28 +346,30 @@ def build_row(
     `incomplete` marks a run whose root never ended (written at shutdown); `end_time` then stands
     in for the root's end.
     """
-    by_id = {span.context.span_id: span for span in spans}
-    by_id[root.context.span_id] = root
+    root_id = root.context.span_id
     known = attributes_by_id or {}
-    attrs = {
-        span.context.span_id: known.get(span.context.span_id) or attributes_of(span)
-        for span in spans
-    }
-    operations = {span_id: operation_of(by_id[span_id], a) for span_id, a in attrs.items()}
-    tools = sorted(
-        (s for s in spans if operations[s.context.span_id] == TOOL_OPERATION),
-        key=lambda s: s.start_time or 0,
-    )
-    steps = sorted(
-        (s for s in spans if operations[s.context.span_id] in STEP_OPERATIONS),
-        key=lambda s: s.start_time or 0,
-    )
+    by_id: dict[int, ReadableSpan] = {root_id: root}
+    attrs: dict[int, Mapping[str, Any]] = {}
+    operations: dict[int, str] = {}
+    tools: list[tuple[int, int, ReadableSpan]] = []  # (start, id, span): sorted by start
+    steps: list[tuple[int, int, ReadableSpan]] = []
+    for span in spans:
+        span_id = span.context.span_id
+        by_id[span_id] = span
+        span_attributes = attrs[span_id] = known.get(span_id) or attributes_of(span)
+        operation = operations[span_id] = operation_of(span, span_attributes)
+        if operation == TOOL_OPERATION:
+            tools.append((span.start_time or 0, span_id, span))
+        elif operation in STEP_OPERATIONS:
+            steps.append((span.start_time or 0, span_id, span))
+    tools.sort(key=lambda entry: entry[:2])
+    steps.sort(key=lambda entry: entry[:2])
 
     def enclosing_tool(span: ReadableSpan) -> str | None:
         parent = span.parent
         hops = 0
         while parent is not None and parent.span_id in by_id and hops < 10_000:
-            if parent.span_id == root.context.span_id:
+            if parent.span_id == root_id:
                 return None
             if operations.get(parent.span_id) == TOOL_OPERATION:
                 return hex_span_id(parent.span_id)
@@ -379,13 +381,13 @@ def build_row(
     resource = root.resource.attributes if root.resource is not None else {}
     prompt = attributes.get(semconv.PROMPT)
     if not isinstance(prompt, str):
-        prompt = _first_user_text(attrs[s.context.span_id] for s in steps) or ""
+        prompt = _first_user_text(attrs[span_id] for _, span_id, _ in steps) or ""
     model = attributes.get(semconv.GEN_AI_REQUEST_MODEL)
     if not isinstance(model, str):
         candidates = (
-            attrs[s.context.span_id].get(semconv.GEN_AI_REQUEST_MODEL)
-            or attrs[s.context.span_id].get(semconv.GEN_AI_RESPONSE_MODEL)
-            for s in steps
+            attrs[span_id].get(semconv.GEN_AI_REQUEST_MODEL)
+            or attrs[span_id].get(semconv.GEN_AI_RESPONSE_MODEL)
+            for _, span_id, _ in steps
         )
         model = next((m for m in candidates if isinstance(m, str) and m), "")
     start = root.start_time or 0
@@ -396,10 +398,11 @@ def build_row(
         "prompt": prompt,
         "model": str(model),
         "spans": [
-            tool_span_of(s, attrs[s.context.span_id], enclosing_tool(s), strict) for s in tools
+            tool_span_of(s, attrs[span_id], enclosing_tool(s), strict) for _, span_id, s in tools
         ],
         "llm_steps": [
-            step_of(s, attrs[s.context.span_id], index + 1, strict) for index, s in enumerate(steps)
+            step_of(s, attrs[span_id], index + 1, strict)
+            for index, (_, span_id, s) in enumerate(steps)
         ],
         "total_duration_ms": (end - start) / 1e6,
         "metadata": _metadata(attributes, resource, incomplete),
