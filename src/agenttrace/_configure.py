@@ -71,12 +71,14 @@ class _Processors(SpanProcessor):
             processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return all(p.force_flush(timeout_millis) for p in self._processors)
+        results = [p.force_flush(timeout_millis) for p in self._processors]  # every one of them
+        return all(results)
 
 
 _owned = _Processors()
 _registered_on: TracerProvider | None = None
-_exit_hooks_installed = False
+_atexit_installed = False
+_sigterm_installed = False
 
 
 def _env(*names: str) -> str | None:
@@ -176,31 +178,50 @@ def shutdown(timeout_millis: int = 5_000) -> None:
     _flush_owned(timeout_millis, finish=True)
 
 
-def _install_exit_hooks() -> None:
-    """Flush at interpreter exit and on SIGTERM (then let SIGTERM do what it did before)."""
-    global _exit_hooks_installed
-    if _exit_hooks_installed:
-        return
-    _exit_hooks_installed = True
-    atexit.register(_flush_owned, finish=True)
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be installed from the main thread
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_IGN:
-        return
+_terminated = False  # set when our SIGTERM handler turned the signal into an orderly exit
+#: Seconds an orderly exit after SIGTERM may take before the process dies of SIGTERM anyway.
+SIGTERM_GRACE_S = 10.0
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        if callable(previous):  # the application handles SIGTERM (and may well go on running)
-            _flush_owned()
-            previous(signum, frame)
-            return
-        _flush_owned(finish=True)
-        # Default action: die of SIGTERM as the process would have, with the spans on disk.
+
+def _at_exit() -> None:
+    _flush_owned(finish=True)
+    if _terminated:
+        # Everything is written: now die of SIGTERM, as the process would have without us.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into an orderly exit of the main thread.
+
+    Flushing here would take locks the interrupted code may be holding (a row half written), so
+    the handler only raises SystemExit: the stack unwinds, spans end, locks are released, and the
+    atexit hook writes what is left and then re-raises SIGTERM.
+    """
+    global _terminated
+    _terminated = True
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    # Native code may swallow the exception (or the exit may stall): the rows already written are
+    # safe on disk, so after a grace period the process dies of SIGTERM regardless.
+    watchdog = threading.Timer(SIGTERM_GRACE_S, os.kill, (os.getpid(), signal.SIGTERM))
+    watchdog.daemon = True
+    watchdog.start()
+    raise SystemExit(128 + signum)
+
+
+def _install_exit_hooks() -> None:
+    """Flush at interpreter exit, and on SIGTERM (unless the application handles it itself)."""
+    global _atexit_installed, _sigterm_installed
+    if not _atexit_installed:
+        _atexit_installed = True
+        atexit.register(_at_exit)
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be installed from the main thread: try next time
+    _sigterm_installed = True
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # ignored, or the application's own handler: its exit runs the atexit flush
     with contextlib.suppress(ValueError, OSError):  # embedded interpreters may refuse
-        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def configure(

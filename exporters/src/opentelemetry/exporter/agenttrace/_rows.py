@@ -314,6 +314,9 @@ def _metadata(
     }
     if service:
         metadata["service"] = service
+    error_type = root_attributes.get(semconv.ERROR_TYPE)
+    if isinstance(error_type, str):
+        metadata["error_type"] = error_type  # the run ended by raising (SystemExit on SIGTERM...)
     if incomplete:
         metadata["incomplete"] = True
     return metadata
