@@ -187,7 +187,7 @@ def to_json(value: Any) -> str:
     """Strict JSON text for any value; never raises."""
     try:
         return _ENCODER.encode(value)
-    except (ValueError, TypeError, RecursionError):
+    except Exception:  # noqa: BLE001 - any failure of user objects' hooks falls to the slow path
         pass
     try:
         return json.dumps(
@@ -234,24 +234,37 @@ def truncate_json(text: str, limit: int) -> str:
         return text
     try:
         value = json.loads(text)
-    except ValueError:
-        return json.dumps(truncate_text(text, limit), ensure_ascii=False)
-    if isinstance(value, str):
-        return json.dumps(truncate_text(value, limit), ensure_ascii=False)
-    leaf_limit = limit // 2
-    while leaf_limit >= _MIN_LEAF:
-        shortened = json.dumps(_shorten_leaves(value, leaf_limit), ensure_ascii=False)
-        if len(shortened) <= limit + len(_MARKER) + 16:
-            return shortened
-        leaf_limit //= 2
-    return json.dumps(
-        {
-            "agenttrace.truncated": True,
-            "original_length": len(text),
-            "prefix": text[: max(limit - 128, 0)],
-        },
-        ensure_ascii=False,
-    )
+        if isinstance(value, str):
+            return json.dumps(truncate_text(value, limit), ensure_ascii=False)
+        leaf_limit = limit // 2
+        while leaf_limit >= _MIN_LEAF:
+            shortened = json.dumps(_shorten_leaves(value, leaf_limit), ensure_ascii=False)
+            if len(shortened) <= limit + len(_MARKER) + 16:
+                return shortened
+            leaf_limit //= 2
+    except (ValueError, RecursionError):  # not JSON after all, or nested too deep to walk
+        pass
+    # The structure alone is too big: say so, with as much of the text as fits once escaped.
+    keep = max(limit - 128, 0)
+    while True:
+        wrapped = json.dumps(
+            {"agenttrace.truncated": True, "original_length": len(text), "prefix": text[:keep]},
+            ensure_ascii=False,
+        )
+        if len(wrapped) <= limit or keep == 0:
+            return wrapped
+        keep = keep // 2
+
+
+def _without_surrogates(text: str) -> str:
+    """Lone surrogates (from `surrogateescape`-decoded bytes) as escapes: exporters need UTF-8."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class Renderer:
@@ -268,17 +281,17 @@ class Renderer:
         text = to_text(value)
         if self.redactor is not None:
             text = self.redactor(key, text)
-        return truncate_text(text, self.limit)
+        return truncate_text(_without_surrogates(text), self.limit)
 
     def json(self, key: str, value: Any) -> str:
         """A JSON attribute (arguments, messages): valid JSON however long the value."""
         text = to_json(value)
         if self.redactor is not None:
             text = self.redactor(key, text)
-        return truncate_json(text, self.limit)
+        return truncate_json(_without_surrogates(text), self.limit)
 
     def repr(self, key: str, text: str) -> str:
         """An already-built repr string (the release's `kwargs={...}` tool input)."""
         if self.redactor is not None:
             text = self.redactor(key, text)
-        return truncate_text(text, self.limit)
+        return truncate_text(_without_surrogates(text), self.limit)

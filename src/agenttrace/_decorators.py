@@ -375,10 +375,12 @@ def llm(func: Any = None, /, *, model: str | None = None, provider: str = "opena
         def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Invocation:
             arguments = signature.arguments(signature.own_args(args), kwargs)
             call_model = model or arguments.get("model")
+            messages = arguments.get("messages")
             return LLMCall(
                 call_model if isinstance(call_model, str) else None,
                 provider=provider,
-                messages=arguments.get("messages"),
+                # an iterator is the function's to read: recorded only when it is a sequence
+                messages=messages if isinstance(messages, (list, tuple)) else None,
             )
 
         return start

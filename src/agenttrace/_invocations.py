@@ -130,12 +130,20 @@ class _Invocation:
             return
         self._ended = True
         try:
-            self.span.record_exception(exc, escaped=True)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-            self._on_fail(exc)
-        except Exception:
-            _logger.debug("agenttrace: recording the failure failed", exc_info=True)
+            message = f"{type(exc).__name__}: {exc}"
+        except Exception:  # an exception whose __str__ raises
+            message = type(exc).__name__
+        # Each step on its own: one failing must not skip the others (the probe must stop).
+        for step in (
+            lambda: self.span.set_status(Status(StatusCode.ERROR, message)),
+            lambda: self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__),
+            lambda: self._on_fail(exc),
+            lambda: self.span.record_exception(exc, escaped=True),
+        ):
+            try:
+                step()
+            except Exception:
+                _logger.debug("agenttrace: recording the failure failed", exc_info=True)
         self.span.end()
 
     def close_early(self) -> None:
@@ -267,20 +275,23 @@ class LLMCall(_Invocation):
                 # Only names the GenAI conventions define go under gen_ai.request.*.
                 prefix = "gen_ai.request." if key in _REQUEST_PARAMETERS else "agenttrace.request."
                 attributes[prefix + key] = value
-        if isinstance(run, AgentRun):
-            run.note_descendant()
-            self.step_number: int | None = run.next_step_number()
-        else:
-            self.step_number = None
+        self.step_number: int | None = run.next_step_number() if isinstance(run, AgentRun) else None
         if self.step_number is not None:
             attributes[semconv.STEP_NUMBER] = self.step_number
-        if messages is not None and settings.capture_content:
-            attributes[semconv.GEN_AI_INPUT_MESSAGES] = settings.renderer.json(
-                semconv.GEN_AI_INPUT_MESSAGES, input_messages(messages)
-            )
+        if isinstance(messages, (list, tuple)) and settings.capture_content:
+            try:  # user objects: anything may raise, and nothing may reach the caller
+                converted: Any = input_messages(messages)
+            except Exception:
+                converted = None
+            if converted is not None:
+                attributes[semconv.GEN_AI_INPUT_MESSAGES] = settings.renderer.json(
+                    semconv.GEN_AI_INPUT_MESSAGES, converted
+                )
         self.settings = settings
         name = f"{semconv.OPERATION_CHAT} {model}" if model else semconv.OPERATION_CHAT
         super().__init__(name, attributes, parent)
+        if isinstance(run, AgentRun):
+            run.note_descendant()
 
     def record_step(self, step: StepRecord) -> None:
         """Record what the generation produced (text, reasoning, tool calls, usage)."""
@@ -340,10 +351,10 @@ class ToolCall(_Invocation):
     ) -> None:
         settings = _settings.current() if settings is None else settings
         parent = otel_context.get_current() if parent is None else parent
-        pending_id = otel_context.get_value(_CALL_ID_KEY, parent)
+        holder = otel_context.get_value(_CALL_ID_KEY, parent)
+        # The id given by using_call_id() names one call: the first tool started takes it.
+        pending_id = holder.pop() if isinstance(holder, list) and holder else None
         run = otel_context.get_value(_RUN_KEY, parent)
-        if isinstance(run, AgentRun):
-            run.note_descendant()
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: name,
@@ -376,9 +387,8 @@ class ToolCall(_Invocation):
         self._probe = settings.probe
         self._probe_state: Any = None
         super().__init__(f"{semconv.OPERATION_EXECUTE_TOOL} {name}", attributes, parent)
-        if pending_id is not None:
-            # The id named one call: tools this one calls in turn must not inherit it.
-            self._context = otel_context.set_value(_CALL_ID_KEY, None, self._context)
+        if isinstance(run, AgentRun):
+            run.note_descendant()  # counted once the span exists
 
     def attach(self) -> None:
         self._token = otel_context.attach(self._context)
@@ -473,11 +483,11 @@ def set_run_metadata(**metadata: Any) -> None:
 
 @contextmanager
 def using_call_id(call_id: str) -> Iterator[None]:
-    """Give the next tool call started in this block the model's tool call id (`call_...`).
+    """Give the first tool call started in this block the model's tool call id (`call_...`).
 
     The id links a `chat` step's tool_call part to the `execute_tool` span that ran it.
     """
-    token = otel_context.attach(otel_context.set_value(_CALL_ID_KEY, call_id))
+    token = otel_context.attach(otel_context.set_value(_CALL_ID_KEY, [call_id]))
     try:
         yield
     finally:

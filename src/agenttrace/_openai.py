@@ -13,6 +13,7 @@ Ollama, OpenAI).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -99,10 +100,15 @@ class _StreamProxy:
         self._call = call
         self._accumulator = _StepAccumulator()
 
+    def _feed(self, chunk: Any) -> None:
+        with contextlib.suppress(Exception):  # an odd chunk must not break the caller's loop
+            self._accumulator.feed(chunk)
+
     def _end(self, closed_early: bool = False) -> None:
         if self._call.ended:
             return
-        self._call.record_step(self._accumulator.record())
+        with contextlib.suppress(Exception):
+            self._call.record_step(self._accumulator.record())
         if closed_early:
             self._call.close_early()
         else:
@@ -125,7 +131,7 @@ class TracedStream(_StreamProxy):
     def __iter__(self) -> Iterator[Any]:
         try:
             for chunk in self._stream:
-                self._accumulator.feed(chunk)
+                self._feed(chunk)
                 yield chunk
         except GeneratorExit:
             self._end(closed_early=True)
@@ -144,7 +150,7 @@ class TracedStream(_StreamProxy):
         except BaseException as exc:
             self._call.fail(exc)
             raise
-        self._accumulator.feed(chunk)
+        self._feed(chunk)
         return chunk
 
     def close(self) -> None:
@@ -166,7 +172,7 @@ class TracedAsyncStream(_StreamProxy):
     async def __aiter__(self) -> AsyncIterator[Any]:
         try:
             async for chunk in self._stream:
-                self._accumulator.feed(chunk)
+                self._feed(chunk)
                 yield chunk
         except GeneratorExit:
             self._end(closed_early=True)
@@ -185,7 +191,7 @@ class TracedAsyncStream(_StreamProxy):
         except BaseException as exc:
             self._call.fail(exc)
             raise
-        self._accumulator.feed(chunk)
+        self._feed(chunk)
         return chunk
 
     async def close(self) -> None:
@@ -202,6 +208,9 @@ class TracedAsyncStream(_StreamProxy):
 
 
 def _start_call(resource: Any, kwargs: dict[str, Any], provider: str) -> LLMCall:
+    messages = kwargs.get("messages")
+    if messages is not None and not isinstance(messages, (list, tuple)):
+        kwargs["messages"] = list(messages)  # an iterator read once here is passed on as a list
     request = {
         name: kwargs[key]
         for key, name in _REQUEST_PARAMETERS.items()

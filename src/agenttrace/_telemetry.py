@@ -222,16 +222,22 @@ class PreciseProbe:
             before = resource.getrusage(self._who)
             self._peak.set_level(before.ru_maxrss)
             scope = "call"
-        return before, scope
+        return before, scope, threading.get_ident()
 
     def stop(self, state: Any, children: list[ChildUsage] | None) -> Telemetry:
-        before, scope = state
+        before, scope, thread = state
         after = resource.getrusage(self._who)
         self._peak.leave(after.ru_maxrss)
-        user = after.ru_utime - before.ru_utime
-        system = after.ru_stime - before.ru_stime
-        read_blocks = after.ru_inblock - before.ru_inblock
-        write_blocks = after.ru_oublock - before.ru_oublock
+        if thread == threading.get_ident() or self._who != getattr(resource, "RUSAGE_THREAD", -9):
+            user = after.ru_utime - before.ru_utime
+            system = after.ru_stime - before.ru_stime
+            read_blocks = after.ru_inblock - before.ru_inblock
+            write_blocks = after.ru_oublock - before.ru_oublock
+        else:
+            # A generator resumed on another thread: per-thread deltas mean nothing across
+            # threads, so the in-process part is left out (children still count).
+            user = system = 0.0
+            read_blocks = write_blocks = 0
         if children:
             peak = 0
             scope = "child-bound"
