@@ -301,3 +301,62 @@ def test_broken_redaction_hook_drops_the_value_not_the_call(configure_spans) -> 
 
     assert t("in") == "secret output"
     assert spans.one("execute_tool t").attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "[REDACTED]"
+
+
+class _AttrBag:
+    """An object whose attribute lookups go through a dict and raise KeyError."""
+
+    def __init__(self) -> None:
+        self.data: dict = {}
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return self.data[name]
+
+
+class _BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+def test_hostile_values_never_break_the_call(configure_spans) -> None:  # type: ignore[no-untyped-def]
+    spans = configure_spans(max_value_length=64)
+
+    @agenttrace.tool
+    def takes(value):  # type: ignore[no-untyped-def]
+        return value
+
+    deep: list = ["x" * 500]
+    for _ in range(600):
+        deep = [deep]
+    assert takes(_AttrBag()) is not None  # __getattr__ raising KeyError
+    assert takes(deep) is deep  # nesting deeper than the JSON walkers go
+    assert takes("caf\udce9.txt") == "caf\udce9.txt"  # a lone surrogate from surrogateescape
+    quotes = ['\\"'] * 20000  # escapes that grow when re-encoded
+    assert takes(quotes) is quotes
+    for span in spans.named("execute_tool takes"):
+        for key in (semconv.GEN_AI_TOOL_CALL_ARGUMENTS, semconv.GEN_AI_TOOL_CALL_RESULT):
+            text = span.attributes[key]
+            text.encode("utf-8")  # what OTLP needs
+            assert len(text) <= 64 + 128
+            if key == semconv.GEN_AI_TOOL_CALL_ARGUMENTS:
+                json.loads(text)
+
+
+def test_an_exception_whose_str_raises_still_fails_the_span(spans) -> None:  # type: ignore[no-untyped-def]
+    @agenttrace.tool
+    def bad() -> None:
+        raise _BadStr()
+
+    @agenttrace.tool
+    def after() -> None:
+        pass
+
+    with pytest.raises(_BadStr):
+        bad()
+    after()
+    failed = spans.one("execute_tool bad")
+    assert failed.status.status_code.name == "ERROR"
+    assert failed.attributes[semconv.ERROR_TYPE] == "_BadStr"
+    assert failed.attributes[semconv.TOOL_EXIT_CODE] == 1
+    # the probe was stopped: the next call's peak is its own, not an "overlap"
+    assert spans.one("execute_tool after").attributes[semconv.TELEMETRY_PEAK_SCOPE] != "overlap"

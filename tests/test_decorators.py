@@ -455,3 +455,37 @@ def test_call_id_applies_to_one_call_only(spans) -> None:  # type: ignore[no-unt
 def test_decorating_a_non_callable_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match="wrap callables"):
         agenttrace.tool(42)  # type: ignore[call-overload]
+
+
+def test_call_id_names_the_first_tool_of_the_block_only(spans) -> None:  # type: ignore[no-untyped-def]
+    @agenttrace.tool
+    def a() -> None:
+        pass
+
+    @agenttrace.tool
+    def b() -> None:
+        pass
+
+    with agenttrace.using_call_id("call_1"):
+        a()
+        b()
+    assert spans.one("execute_tool a").attributes[semconv.GEN_AI_TOOL_CALL_ID] == "call_1"
+    assert semconv.GEN_AI_TOOL_CALL_ID not in spans.one("execute_tool b").attributes
+
+
+def test_generator_tool_resumed_on_another_thread_has_sane_telemetry(spans) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    @agenttrace.tool
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            sum(range(200_000))
+            yield i
+
+    generator = chunks()
+    with ThreadPoolExecutor(max_workers=3) as pool:  # each resume on a different thread
+        for _ in range(4):
+            pool.submit(next, generator, None).result()
+    span = spans.one("execute_tool chunks")
+    assert span.attributes[semconv.TELEMETRY_USER_TIME_S] >= 0
+    assert span.attributes[semconv.TELEMETRY_SYSTEM_TIME_S] >= 0

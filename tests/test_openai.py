@@ -222,3 +222,11 @@ def test_accumulator_reads_the_reasoning_variant_and_split_tool_calls() -> None:
         ("call_a", "bash", {"command": "ls"})
     ]
     assert (step.input_tokens, step.output_tokens, step.finish_reason) == (3, 4, "tool_calls")
+
+
+def test_message_iterators_reach_the_server_intact(spans, server) -> None:  # type: ignore[no-untyped-def]
+    client = agenttrace.instrument_openai(_client(server))
+    response = client.chat.completions.create(model="it", messages=iter(MESSAGES))
+    assert response.choices[0].message.tool_calls  # the server saw the prompt: scripted reply
+    inputs = json.loads(spans.one("chat it").attributes[semconv.GEN_AI_INPUT_MESSAGES])
+    assert [m["role"] for m in inputs] == ["system", "user"]
