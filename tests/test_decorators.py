@@ -189,6 +189,7 @@ def test_sync_generator_closed_early_ends_once_without_detach_errors(
     assert cleaned == [True]
     span = spans.one("execute_tool endless")
     assert span.attributes[semconv.GENERATOR_CLOSED_EARLY] is True
+    assert span.attributes[semconv.GEN_AI_TOOL_CALL_RESULT].startswith("[0")  # what it yielded
     assert span.status.status_code is StatusCode.UNSET
     assert "Failed to detach context" not in caplog.text
 

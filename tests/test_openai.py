@@ -230,3 +230,18 @@ def test_message_iterators_reach_the_server_intact(spans, server) -> None:  # ty
     assert response.choices[0].message.tool_calls  # the server saw the prompt: scripted reply
     inputs = json.loads(spans.one("chat it").attributes[semconv.GEN_AI_INPUT_MESSAGES])
     assert [m["role"] for m in inputs] == ["system", "user"]
+
+
+def test_a_stream_broken_midway_keeps_what_arrived(spans, server) -> None:  # type: ignore[no-untyped-def]
+    client = agenttrace.instrument_openai(_client(server))
+    received = []
+    with pytest.raises(openai.APIError):
+        for chunk in client.chat.completions.create(
+            model="error-midstream", messages=MESSAGES, stream=True
+        ):
+            received.append(chunk)
+    assert received  # part of the reply arrived before the break
+    span = spans.one("chat error-midstream")
+    assert span.status.status_code is StatusCode.ERROR
+    (message,) = json.loads(span.attributes[semconv.GEN_AI_OUTPUT_MESSAGES])
+    assert {"type": "text", "content": "Let me look."} in message["parts"]

@@ -183,7 +183,7 @@ def _wrap_generator(func: Callable[..., Any], start: _Start) -> Callable[..., An
                     invocation.fail(exc)
                     raise
                 invocation.detach()
-                invocation.close_early()
+                invocation.close_early(items.result(None))
                 raise
             except BaseException as exc:  # thrown in by the consumer: pass it on
                 sent, thrown = None, exc
@@ -226,7 +226,7 @@ def _wrap_async_generator(func: Callable[..., Any], start: _Start) -> Callable[.
                     invocation.fail(exc)
                     raise
                 invocation.detach()
-                invocation.close_early()
+                invocation.close_early(items.result(None))
                 raise
             except BaseException as exc:
                 sent, thrown = None, exc

@@ -146,11 +146,11 @@ class _Invocation:
                 _logger.debug("agenttrace: recording the failure failed", exc_info=True)
         self.span.end()
 
-    def close_early(self) -> None:
-        """End the span of a generator that was closed before it was exhausted."""
+    def close_early(self, result: Any = _UNSET) -> None:
+        """End the span of a generator closed before it was exhausted (with what it yielded)."""
         if not self._ended:
             self.span.set_attribute(semconv.GENERATOR_CLOSED_EARLY, True)
-            self.finish()
+            self.finish(result)
 
     def _on_finish(self, result: Any) -> None:  # pragma: no cover - overridden
         pass

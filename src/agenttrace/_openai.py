@@ -104,6 +104,13 @@ class _StreamProxy:
         with contextlib.suppress(Exception):  # an odd chunk must not break the caller's loop
             self._accumulator.feed(chunk)
 
+    def _fail(self, exc: BaseException) -> None:
+        """A stream broken midway: keep what arrived before the error, then fail the span."""
+        if not self._call.ended:
+            with contextlib.suppress(Exception):
+                self._call.record_step(self._accumulator.record())
+        self._call.fail(exc)
+
     def _end(self, closed_early: bool = False) -> None:
         if self._call.ended:
             return
@@ -137,7 +144,7 @@ class TracedStream(_StreamProxy):
             self._end(closed_early=True)
             raise
         except BaseException as exc:
-            self._call.fail(exc)
+            self._fail(exc)
             raise
         self._end()
 
@@ -148,7 +155,7 @@ class TracedStream(_StreamProxy):
             self._end()
             raise
         except BaseException as exc:
-            self._call.fail(exc)
+            self._fail(exc)
             raise
         self._feed(chunk)
         return chunk
@@ -178,7 +185,7 @@ class TracedAsyncStream(_StreamProxy):
             self._end(closed_early=True)
             raise
         except BaseException as exc:
-            self._call.fail(exc)
+            self._fail(exc)
             raise
         self._end()
 
@@ -189,7 +196,7 @@ class TracedAsyncStream(_StreamProxy):
             self._end()
             raise
         except BaseException as exc:
-            self._call.fail(exc)
+            self._fail(exc)
             raise
         self._feed(chunk)
         return chunk

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -226,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         model = str(request.get("model") or self.owner.model)
-        if model.startswith("error-"):
+        if model.startswith("error-") and model != "error-midstream":
             status = int(model.split("-", 1)[1]) if model[6:].isdigit() else 500
             self._json(
                 status, {"error": {"message": f"scripted failure {status}", "type": "scripted"}}
@@ -309,6 +310,10 @@ class _Handler(BaseHTTPRequestHandler):
         if step.get("content"):
             for piece in _pieces(step["content"]):
                 delta({"content": piece})
+        if model == "error-midstream":  # the connection breaks halfway through the reply
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         for position, call in enumerate(calls):
             head = {
                 "index": position,
