@@ -333,3 +333,24 @@ def test_malformed_environment_falls_back_in_decorated_code_but_configure_raises
     assert out.returncode == 0, out.stderr
     assert "AGENTTRACE_MAX_VALUE_LENGTH must be a whole number" in out.stdout
     assert "using the default settings" in out.stderr
+
+
+@pytest.mark.parametrize("choice", ["none", "console", "agenttrace", "otlp,console"])
+def test_otel_traces_exporter_chooses_the_exporters(receiver, tmp_path, choice: str) -> None:  # type: ignore[no-untyped-def]
+    output = tmp_path / "runs.jsonl"
+    script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"
+    env = _subprocess_env(
+        OTEL_TRACES_EXPORTER=choice,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.http_endpoint,
+        AGENTTRACE_OUTPUT=str(output) if choice == "agenttrace" else "",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    time.sleep(0.5)
+    sent = len(receiver.spans)
+    printed = '"name": "invoke_agent nl2bash"' in out.stdout
+    assert (sent > 0) == ("otlp" in choice)
+    assert printed == ("console" in choice)
+    assert output.exists() == (choice == "agenttrace")

@@ -253,9 +253,10 @@ def configure(
     from the defaults: content captured, values bounded to 32 KiB, `precise` telemetry, secrets and
     the home directory redacted. OTLP export is on when `otlp_endpoint` is given, or when an
     `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` variable is set and configure() creates the provider
-    (a provider someone else set up already exports what its owner asked for). `span_exporters`
-    are batched; `span_processors` are added as they are. Calling configure() again replaces what
-    the previous call added.
+    (a provider someone else set up already exports what its owner asked for); there,
+    `OTEL_TRACES_EXPORTER` (otlp, console, agenttrace, none) chooses as it does for the SDK.
+    `span_exporters` are batched; `span_processors` are added as they are. Calling configure()
+    again replaces what the previous call added.
 
     `output` (or `AGENTTRACE_OUTPUT`) is an AgentTrace JSONL file: each run's row is appended the
     moment the run ends, and a Parquet twin (`parquet`, default on) is finished at exit. `strict`
@@ -296,19 +297,31 @@ def configure(
             )
 
     processors: list[SpanProcessor] = list(span_processors)
+    # OTEL_TRACES_EXPORTER, as the SDK reads it (otlp, console, none, agenttrace), when
+    # configure() creates the provider; unset, OTLP is on when an endpoint variable is set.
+    env_exporters = {
+        name.strip().lower()
+        for name in (_env("OTEL_TRACES_EXPORTER") or "").split(",")
+        if name.strip()
+    }
+    if not created:
+        env_exporters = set()
     output = output or _env("AGENTTRACE_OUTPUT")
-    if output:
+    if output or "agenttrace" in env_exporters:
         from opentelemetry.exporter.agenttrace import AgentTraceSpanProcessor
 
         processors.append(AgentTraceSpanProcessor(output, parquet=parquet, strict=strict))
     processors.extend(BatchSpanProcessor(exporter) for exporter in span_exporters)
     env_endpoint = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-    if otlp_endpoint or (created and env_endpoint):
+    wants_otlp = "otlp" in env_exporters or (
+        created and env_endpoint and not env_exporters - {"otlp"} and "none" not in env_exporters
+    )
+    if otlp_endpoint or (wants_otlp and "none" not in env_exporters):
         exporter = _otlp_exporter(otlp_endpoint, otlp_protocol, otlp_headers, otlp_timeout)
         processors.append(
             BatchSpanProcessor(exporter, export_timeout_millis=int(otlp_timeout * 1000))
         )
-    if console:
+    if console or "console" in env_exporters:
         processors.append(SimpleSpanProcessor(ConsoleSpanExporter()))
 
     _owned.replace(processors)
