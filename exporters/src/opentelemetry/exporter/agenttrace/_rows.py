@@ -88,12 +88,6 @@ def iso_utc(epoch_ns: int) -> str:
     return moment.isoformat()
 
 
-def _millis(span: ReadableSpan) -> float:
-    if span.start_time is None or span.end_time is None:
-        return 0.0
-    return (span.end_time - span.start_time) / 1e6
-
-
 def _loads(value: Any) -> Any:
     if isinstance(value, str):
         try:

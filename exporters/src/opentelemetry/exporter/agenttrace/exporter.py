@@ -122,22 +122,24 @@ class RowFiles:
 
 
 class _Base:
-    """What the exporter and the processor share: files, assembler, stats, shutdown."""
+    """What the exporter and the processor share: arguments, files, assembler, stats, shutdown."""
+
+    _sees_starts = False  # the processor sees spans start; the exporter only sees them end
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | None,
-        parquet: bool | None,
-        fsync: bool | None,
-        strict: bool | None,
-        max_spans: int,
-        sees_starts: bool,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        parquet: bool | None = None,
+        fsync: bool | None = None,
+        strict: bool | None = None,
+        max_spans: int = 500_000,
     ) -> None:
         self.files = RowFiles(path, parquet=parquet, fsync=fsync)
         self._assembler = TraceAssembler(
             self.files.write,
             strict=_env_flag(ENV_STRICT) if strict is None else strict,
-            sees_starts=sees_starts,
+            sees_starts=self._sees_starts,
             max_spans=max_spans,
         )
         self._shut_down = False
@@ -147,7 +149,11 @@ class _Base:
         """Rows written, incomplete rows, and every span ignored, late or dropped."""
         return self._assembler.stats
 
-    def _shutdown(self) -> None:
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        self.files.flush()
+        return True
+
+    def shutdown(self) -> None:
         if self._shut_down:
             return
         self._shut_down = True
@@ -170,7 +176,7 @@ class AgentTraceSpanExporter(_Base, SpanExporter):
         strict: bool | None = None,
         max_spans: int = 500_000,
     ) -> None:
-        super().__init__(path, parquet, fsync, strict, max_spans, sees_starts=False)
+        super().__init__(path, parquet=parquet, fsync=fsync, strict=strict, max_spans=max_spans)
         # Read by the BatchSpanProcessor the SDK builds around this exporter right after it.
         os.environ.setdefault(ENV_BSP_QUEUE, str(ZERO_CODE_QUEUE_SIZE))
 
@@ -185,27 +191,11 @@ class AgentTraceSpanExporter(_Base, SpanExporter):
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        self.files.flush()
-        return True
-
-    def shutdown(self) -> None:
-        self._shutdown()
-
 
 class AgentTraceSpanProcessor(_Base, SpanProcessor):
     """A synchronous SpanProcessor writing each run's row the moment the run is whole."""
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        parquet: bool | None = None,
-        fsync: bool | None = None,
-        strict: bool | None = None,
-        max_spans: int = 500_000,
-    ) -> None:
-        super().__init__(path, parquet, fsync, strict, max_spans, sees_starts=True)
+    _sees_starts = True
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._shut_down:
@@ -222,10 +212,3 @@ class AgentTraceSpanProcessor(_Base, SpanProcessor):
             self._assembler.on_end(span)
         except Exception:
             _logger.exception("agenttrace: assembling a span failed")
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        self.files.flush()
-        return True
-
-    def shutdown(self) -> None:
-        self._shutdown()

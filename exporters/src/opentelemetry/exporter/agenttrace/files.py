@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import _json
 from opentelemetry.exporter.agenttrace.schema import (
     PARQUET_COLUMNS,
-    ROW_KEYS,
     Violation,
     validate_row,
 )
@@ -350,26 +349,6 @@ def read_rows(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Rows of an AgentTrace JSONL or Parquet file, streaming."""
     for _, row in iter_rows(path):
         yield row
-
-
-def ordered(row: dict[str, Any]) -> dict[str, Any]:
-    """A row with its top-level keys in schema order (unknown keys kept, after them)."""
-    result = {key: row[key] for key in ROW_KEYS if key in row}
-    result.update((key, value) for key, value in row.items() if key not in result)
-    return result
-
-
-def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows to a new JSONL file; returns how many."""
-    count = 0
-    writer = JsonlWriter(path)
-    try:
-        for row in rows:
-            writer.write_row(row)
-            count += 1
-    finally:
-        writer.close()
-    return count
 
 
 def convert(

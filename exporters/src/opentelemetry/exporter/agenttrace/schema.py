@@ -65,10 +65,6 @@ REQUIRED_METADATA: Final = (
     "run_id",
     "dataset_split",
 )
-# Extension keys AgentTrace writes unless strict (each a key 0.3.0 readers do not know).
-SPAN_EXTENSIONS: Final = ("tool_call_id", "max_rss_scope")
-STEP_EXTENSIONS: Final = ("start_ns", "end_ns")
-TOOL_CALL_EXTENSIONS: Final = ("id",)
 
 #: Flat columns of the Parquet (Hugging Face) view, one row per trace.
 PARQUET_COLUMNS: Final = (
