@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from agenttrace import _resource, _settings
-from agenttrace._content import RedactionHook
+from agenttrace._redaction import RedactionHook
 
 _logger = logging.getLogger(__name__)
 

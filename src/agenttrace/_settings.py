@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from opentelemetry.exporter.agenttrace import semconv
 
-from agenttrace._content import RedactionHook, Redactor, Renderer
+from agenttrace._content import Renderer
+from agenttrace._redaction import RedactionHook, Redactor
 from agenttrace._telemetry import Probe, probe_for
 
 #: Environment variables (each also a `configure()` argument).
