@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -472,3 +473,32 @@ def test_spawned_commands_match_subprocess_at_the_edges(spans, tmp_path) -> None
     assert seen["missing"] == str(tmp_path / "nowhere")
     assert seen["big"] == b"3000\n"
     assert seen["left"] == ""  # Ctrl-C does not leave the command running
+
+
+def test_popen_overrides_no_private_subprocess_method() -> None:
+    """Private helpers of subprocess.Popen change between Python versions (3.13 renamed one)."""
+    private = {
+        name
+        for name in vars(agenttrace.Popen)
+        if name.startswith("_") and not name.startswith("__") and hasattr(subprocess.Popen, name)
+    }
+    assert private == set()
+
+
+def test_popen_wait_poll_and_timeouts_measure_the_child(spans) -> None:  # type: ignore[no-untyped-def]
+    @agenttrace.tool
+    def waits() -> int:
+        slow = agenttrace.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        with pytest.raises(subprocess.TimeoutExpired):
+            slow.wait(timeout=0.05)
+        slow.kill()
+        assert slow.wait() == -signal.SIGKILL
+        quick = agenttrace.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+        while quick.poll() is None:
+            time.sleep(0.01)
+        return quick.returncode
+
+    assert waits() == 3
+    span = spans.one("execute_tool waits")
+    assert span.attributes[semconv.TOOL_EXIT_CODE] == 3  # the last child reaped, through poll()
+    assert span.attributes[semconv.TELEMETRY_USER_TIME_S] > 0

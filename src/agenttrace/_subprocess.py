@@ -13,6 +13,8 @@ import os
 import resource
 import signal
 import subprocess
+import threading
+import time
 from typing import Any
 
 from agenttrace import _spawner
@@ -31,36 +33,62 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._agenttrace_call: ToolCall | None = current_tool_call()
         self.rusage: Any = None
+        # One reaper at a time: wait4 on a pid another thread already reaped would lose its status.
+        self._reap_lock = threading.Lock()
         # What the kernel will count into the child's peak before it execs (see ChildUsage): this
         # process's own peak, which a vfork'ed child hands to its exec.
         self._spawn_maxrss = OWN_PEAK.own(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         super().__init__(*args, **kwargs)
 
-    # CPython reaps a child in two places: _try_wait (wait/communicate) and _internal_poll
-    # (poll, __del__). Both are overridden so neither loses the rusage.
-    def _wait4(self, pid: int, options: int) -> tuple[int, int]:
-        reaped, status, usage = os.wait4(pid, options)
-        if reaped == self.pid and reaped != 0:
-            self.rusage = usage
-            call = self._agenttrace_call
-            if call is not None and not call.ended:
-                call.record_child(
-                    ChildUsage(usage, os.waitstatus_to_exitcode(status), self._spawn_maxrss)
-                )
-        return reaped, status
+    # Reaping is done here, through the public `poll` and `wait` only (`communicate`, `__exit__`
+    # and `send_signal` all go through them), never by overriding subprocess's private helpers,
+    # whose signatures change between Python versions. A Popen dropped unreaped is still reaped by
+    # the standard library's own cleanup, without its rusage.
+    def _reap(self, options: int) -> None:
+        """One `wait4`; on success set `returncode` and hand the rusage to the tool call."""
+        try:
+            reaped, status, usage = os.wait4(self.pid, options)
+        except ChildProcessError:  # SIGCHLD ignored, or reaped elsewhere: no status to be had
+            if self.returncode is None:
+                self.returncode = 0
+            return
+        if reaped != self.pid:
+            return
+        self.rusage = usage
+        self.returncode = os.waitstatus_to_exitcode(status)
+        call = self._agenttrace_call
+        if call is not None and not call.ended:
+            call.record_child(ChildUsage(usage, self.returncode, self._spawn_maxrss))
 
-    if _HAS_WAIT4:
-
-        def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+    def poll(self) -> int | None:
+        if not _HAS_WAIT4:
+            return super().poll()
+        if self.returncode is None and self._reap_lock.acquire(blocking=False):
             try:
-                return self._wait4(self.pid, wait_flags)
-            except ChildProcessError:  # SIGCHLD ignored: the child is gone, no status to be had
-                return self.pid, 0
+                if self.returncode is None:
+                    self._reap(os.WNOHANG)
+            finally:
+                self._reap_lock.release()
+        return self.returncode
 
-        def _internal_poll(
-            self, _deadstate: Any = None, _waitpid: Any = None, **kwargs: Any
-        ) -> Any:
-            return super()._internal_poll(_deadstate, _waitpid=self._wait4, **kwargs)
+    def wait(self, timeout: float | None = None) -> int:
+        if not _HAS_WAIT4:
+            return super().wait(timeout)
+        if timeout is None:
+            with self._reap_lock:
+                while self.returncode is None:
+                    self._reap(0)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            if self.poll() is not None:
+                return self.returncode  # type: ignore[return-value]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            delay = min(delay * 2, remaining, 0.05)
+            time.sleep(delay)
 
 
 def run(
