@@ -2,9 +2,9 @@
 
     uv run python docs/screenshot.py [--phoenix PATH] [--out docs/phoenix-run.png]
 
-Needs Phoenix in its own venv (`uv venv .phoenix-venv && uv pip install -p .phoenix-venv/bin/python
-arize-phoenix`) and Chromium (`apt-get install -y --no-install-recommends chromium`). Everything
-runs on loopback; the Phoenix it starts is stopped by its PID at the end.
+Needs Phoenix in its own venv (the test suite's, in ~/.cache/agenttrace/phoenix-<version>, made by
+`uv run pytest tests/test_backends.py`) and Chromium (`apt-get install -y --no-install-recommends
+chromium`). Everything runs on loopback; the Phoenix it starts is stopped by its PID at the end.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def _get(url: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phoenix", default=str(REPO / ".phoenix-venv" / "bin" / "phoenix"))
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agenttrace"
+    installed = sorted(cache.glob("phoenix-*/bin/phoenix"))
+    parser.add_argument("--phoenix", default=str(installed[-1]) if installed else "phoenix")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     parser.add_argument("--out", default=str(REPO / "docs" / "phoenix-run.png"))
     args = parser.parse_args()

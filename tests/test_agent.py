@@ -247,6 +247,23 @@ INTERRUPT_SCRIPT = {
 }
 
 
+def _running_sleep(pid: int) -> bool:
+    """Whether a `sleep 30` runs among the descendants of process `pid`."""
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    for child in children:
+        try:
+            if child.cmdline()[-2:] == ["sleep", "30"]:
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
 def test_ctrl_c_keeps_finished_runs_and_resume_redoes_the_interrupted_one(tmp_path: Path) -> None:
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text("".join(json.dumps(t) + "\n" for t in INTERRUPT_TASKS))
@@ -279,7 +296,10 @@ def test_ctrl_c_keeps_finished_runs_and_resume_redoes_the_interrupted_one(tmp_pa
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and (not out.exists() or not out.read_text()):
                 time.sleep(0.1)
-            time.sleep(1.0)  # the slow task is sleeping in its bash tool now
+            # Interrupt only once the slow task is inside its bash tool: its `sleep 30` runs.
+            while time.monotonic() < deadline and not _running_sleep(process.pid):
+                time.sleep(0.05)
+            assert _running_sleep(process.pid), "the slow task's tool never started"
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=60)
         finally:

@@ -141,15 +141,29 @@ def test_send_usage_errors(recorded) -> None:  # type: ignore[no-untyped-def]
 
 
 # --- Arize Phoenix, a real backend ---------------------------------------------------------------
+PHOENIX_VERSION = "20.26.1"  # pinned: the backend's API and span model are what the tests read
+
+
+def _phoenix_venv() -> Path:
+    """Phoenix's own venv, in a cache directory outside the repository (about 600 MB)."""
+    configured = os.environ.get("AGENTTRACE_PHOENIX_VENV")
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "agenttrace" / f"phoenix-{PHOENIX_VERSION}"
+
+
 def _phoenix_binary() -> Path:
-    """Phoenix in its own venv (.ci/run makes it; made here when missing)."""
-    venv = Path(os.environ.get("AGENTTRACE_PHOENIX_VENV", REPO / ".phoenix-venv"))
+    """The pinned Phoenix, installed into its cached venv when missing."""
+    venv = _phoenix_venv()
     binary = venv / "bin" / "phoenix"
-    if binary.exists():
+    complete = venv / ".agenttrace-complete"  # written last: a half-made venv is made again
+    if binary.exists() and (complete.exists() or "AGENTTRACE_PHOENIX_VENV" in os.environ):
         return binary
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("Phoenix is not installed and uv is not available to install it")
+    shutil.rmtree(venv, ignore_errors=True)
     try:
         subprocess.run(
             [uv, "venv", "-q", "-p", sys.executable, str(venv)],
@@ -158,12 +172,24 @@ def _phoenix_binary() -> Path:
             timeout=300,
         )
         subprocess.run(
-            [uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "arize-phoenix"],
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "-p",
+                str(venv / "bin" / "python"),
+                f"arize-phoenix=={PHOENIX_VERSION}",
+            ],
             check=True,
             capture_output=True,
             timeout=600,
         )
+        complete.touch()
     except (subprocess.SubprocessError, OSError) as error:
+        shutil.rmtree(venv, ignore_errors=True)
+        if os.environ.get("CI"):  # CI promises a real backend: a missing one is a failure
+            pytest.fail(f"Phoenix could not be installed: {error}")
         pytest.skip(f"Phoenix could not be installed: {error}")
     return binary
 
