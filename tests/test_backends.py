@@ -259,14 +259,19 @@ def phoenix(tmp_path_factory) -> Iterator[Phoenix]:  # type: ignore[no-untyped-d
 
 
 def _check_in_phoenix(phoenix: Phoenix, project: str, rows: list[dict]) -> None:
+    assert rows, "nothing to look for"
     for row in rows[:3]:
         expected = 1 + len(row["spans"]) + len(row["llm_steps"])
         spans = phoenix.spans(project, row["trace_id"], expected)
         assert len(spans) == expected, (project, row["trace_id"], len(spans))
-        kinds = {s["name"]: s["span_kind"] for s in spans}
-        assert kinds[f"invoke_agent {row['metadata']['dataset_name']}-agent"] == "AGENT"
-        assert kinds[f"chat {row['model']}"] == "LLM"
-        assert kinds["execute_tool final_answer"] == "TOOL"
+        # Every span's kind as Phoenix shows it, one entry per span (not one per name).
+        kinds = sorted((s["name"].split(" ")[0], s["span_kind"]) for s in spans)
+        assert kinds == sorted(
+            [("invoke_agent", "AGENT")]
+            + [("chat", "LLM")] * len(row["llm_steps"])
+            + [("execute_tool", "TOOL")] * len(row["spans"])
+        )
+        assert f"execute_tool {row['spans'][-1]['tool_name']}" in {s["name"] for s in spans}
         ids = {s["context"]["span_id"] for s in spans}
         assert {t["span_id"] for t in row["spans"]} <= ids
 
