@@ -43,6 +43,8 @@ class WireSpan:
     start_time_unix_nano: int
     end_time_unix_nano: int
     transport: str
+    status_message: str = ""
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +75,11 @@ class OTLPReceiver:
                             start_time_unix_nano=span.start_time_unix_nano,
                             end_time_unix_nano=span.end_time_unix_nano,
                             transport=transport,
+                            status_message=span.status.message,
+                            events=[
+                                (e.name, {kv.key: _value(kv.value) for kv in e.attributes})
+                                for e in span.events
+                            ],
                         )
                     )
         with self._lock:

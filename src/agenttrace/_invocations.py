@@ -5,12 +5,19 @@ ends the span exactly once (`finish` or `fail`, whichever comes first; later cal
 Decorators and the context-manager forms (`agent_run`, `llm_call`, `tool_call`) are thin drivers
 of these objects, so every entry point records the same attributes. Nothing here raises into the
 user's code: a failure to render a value drops that value, never the span or the call.
+
+Every string a span carries is made here, redacted and bounded by the settings' renderer before
+the span sees it: names (span names too), prompt, metadata, arguments, results, model and response
+fields, the status description and the `exception` event. No exporter, processor or sampler ever
+sees a raw value.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
+import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +28,7 @@ from opentelemetry.exporter.agenttrace import semconv
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agenttrace import _settings
+from agenttrace._content import Renderer, bounded_repr
 from agenttrace._genai import (
     StepRecord,
     input_messages,
@@ -32,7 +40,7 @@ from agenttrace.version import __version__
 
 _logger = logging.getLogger(__name__)
 
-_tracer = trace.get_tracer("agenttrace", __version__)
+_tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
 
 _INVOCATION_KEY = otel_context.create_key("agenttrace-invocation")
 _RUN_KEY = otel_context.create_key("agenttrace-agent-run")
@@ -56,18 +64,66 @@ _REQUEST_PARAMETERS = frozenset(
 )
 
 
-def _metadata_attributes(renderer: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """Row metadata as root-span attributes: primitives as they are, structures as JSON."""
+_INT64 = range(-(2**63), 2**63)  # what OTLP carries as an integer
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _metadata_value(renderer: Renderer, attr: str, value: Any) -> Any:
+    """One metadata primitive made safe for every sink: text redacted and bounded, a NaN or an
+    infinity as the text JSON gives it elsewhere, an integer OTLP cannot carry as text."""
+    if isinstance(value, str):
+        return renderer.text(attr, value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value in _INT64 else renderer.text(attr, value)
+    if math.isnan(value):
+        return "NaN"
+    return _NON_FINITE.get(value, value)
+
+
+def _metadata_attributes(
+    settings: _settings.Settings, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Row metadata as root-span attributes: primitives as they are, structures as JSON.
+
+    Keys and values alike are redacted and bounded (a 10 MB value would otherwise be a 10 MB row);
+    keys are names, which the user's hook does not see (one that fails would merge them all).
+    """
+    renderer = settings.renderer
     attributes: dict[str, Any] = {}
     for key, value in metadata.items():
         if value is None:
             continue
+        name = settings.label(semconv.METADATA_PREFIX, key)
         if isinstance(value, (str, bool, int, float)):
-            attributes[semconv.METADATA_PREFIX + str(key)] = value
+            attr = semconv.METADATA_PREFIX + name
+            attributes[attr] = _metadata_value(renderer, attr, value)
         else:
-            attr = semconv.METADATA_JSON_PREFIX + str(key)
+            attr = semconv.METADATA_JSON_PREFIX + name
             attributes[attr] = renderer.json(attr, value)
     return attributes
+
+
+def _exception_type(exc: BaseException) -> str:
+    """The exception's type as the SDK's `record_exception` names it (module-qualified)."""
+    kind = type(exc)
+    module = getattr(kind, "__module__", None)
+    return f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__
+
+
+def _exception_message(exc: BaseException) -> str | None:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ raises
+        return None
+
+
+def _stacktrace(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # a hostile __str__ or __cause__ chain; the type is still worth keeping
+        return type(exc).__qualname__
 
 
 class _Invocation:
@@ -125,26 +181,57 @@ class _Invocation:
         self.span.end()
 
     def fail(self, exc: BaseException) -> None:
-        """End the span with status ERROR and the exception recorded (the caller re-raises)."""
+        """End the span with status ERROR and the exception recorded (the caller re-raises).
+
+        The status description and the `exception` event are built here, redacted and bounded,
+        rather than by `Span.record_exception`: a key quoted in an exception message must not
+        reach an exporter.
+        """
         if self._ended:
             return
         self._ended = True
-        try:
-            message = f"{type(exc).__name__}: {exc}"
-        except Exception:  # an exception whose __str__ raises
-            message = type(exc).__name__
+        message = _exception_message(exc)
         # Each step on its own: one failing must not skip the others (the probe must stop).
         for step in (
-            lambda: self.span.set_status(Status(StatusCode.ERROR, message)),
-            lambda: self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__),
+            lambda: self._set_error_status(exc, message),
             lambda: self._on_fail(exc),
-            lambda: self.span.record_exception(exc, escaped=True),
+            lambda: self._add_exception_event(exc, message),
         ):
             try:
                 step()
             except Exception:
                 _logger.debug("agenttrace: recording the failure failed", exc_info=True)
         self.span.end()
+
+    def _set_error_status(self, exc: BaseException, message: str | None) -> None:
+        name = type(exc).__name__
+        description = f"{name}: {message}" if message is not None else name
+        self.span.set_status(
+            Status(
+                StatusCode.ERROR,
+                self.settings.renderer.text(semconv.STATUS_DESCRIPTION, description),
+            )
+        )
+        # Type names are names: redacted and bounded, but not given to the user's hook.
+        self.span.set_attribute(
+            semconv.ERROR_TYPE, self.settings.label(semconv.ERROR_TYPE, type(exc).__qualname__)
+        )
+
+    def _add_exception_event(self, exc: BaseException, message: str | None) -> None:
+        """The event `Span.record_exception` would add, with every value redacted and bounded."""
+        renderer = self.settings.renderer
+        event: dict[str, Any] = {
+            semconv.EXCEPTION_TYPE: self.settings.label(
+                semconv.EXCEPTION_TYPE, _exception_type(exc)
+            ),
+            semconv.EXCEPTION_STACKTRACE: renderer.text(
+                semconv.EXCEPTION_STACKTRACE, _stacktrace(exc)
+            ),
+            semconv.EXCEPTION_ESCAPED: True,
+        }
+        if message is not None:
+            event[semconv.EXCEPTION_MESSAGE] = renderer.text(semconv.EXCEPTION_MESSAGE, message)
+        self.span.add_event(semconv.EXCEPTION_EVENT, event)
 
     def close_early(self, result: Any = _UNSET) -> None:
         """End the span of a generator closed before it was exhausted (with what it yielded)."""
@@ -177,6 +264,7 @@ class AgentRun(_Invocation):
         settings = _settings.current()
         parent = otel_context.get_current() if parent is None else parent
         outer = otel_context.get_value(_RUN_KEY, parent)
+        name = settings.label(semconv.GEN_AI_AGENT_NAME, name)
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
             semconv.GEN_AI_AGENT_NAME: name,
@@ -187,12 +275,16 @@ class AgentRun(_Invocation):
             else semconv.TELEMETRY_METHOD_NONE,
         }
         if model:
-            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = settings.label(
+                semconv.GEN_AI_REQUEST_MODEL, model
+            )
         if provider:
-            attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
+            attributes[semconv.GEN_AI_PROVIDER_NAME] = settings.label(
+                semconv.GEN_AI_PROVIDER_NAME, provider
+            )
         if prompt is not None and settings.capture_content:
             attributes[semconv.PROMPT] = settings.renderer.text(semconv.PROMPT, prompt)
-        attributes.update(_metadata_attributes(settings.renderer, metadata or {}))
+        attributes.update(_metadata_attributes(settings, metadata or {}))
         if isinstance(outer, AgentRun):
             attributes[semconv.RUN_NESTED] = True
             outer.note_descendant()
@@ -222,11 +314,13 @@ class AgentRun(_Invocation):
             )
 
     def set_model(self, model: str) -> None:
-        self.span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, model)
+        self.span.set_attribute(
+            semconv.GEN_AI_REQUEST_MODEL, self.settings.label(semconv.GEN_AI_REQUEST_MODEL, model)
+        )
 
     def set_metadata(self, **metadata: Any) -> None:
         """Row metadata (`dataset_name`, `task_id`, `run_id`, `dataset_split`, anything else)."""
-        self.span.set_attributes(_metadata_attributes(self.settings.renderer, metadata))
+        self.span.set_attributes(_metadata_attributes(self.settings, metadata))
 
     def _span_count(self) -> int:
         return next(self._descendants)  # the count's next value is the number of spans noted
@@ -265,15 +359,18 @@ class LLMCall(_Invocation):
         run = otel_context.get_value(_RUN_KEY, parent)
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_CHAT,
-            semconv.GEN_AI_PROVIDER_NAME: provider,
+            semconv.GEN_AI_PROVIDER_NAME: settings.label(semconv.GEN_AI_PROVIDER_NAME, provider),
             semconv.OPENINFERENCE_SPAN_KIND: "LLM",
         }
         if model:
+            model = settings.label(semconv.GEN_AI_REQUEST_MODEL, model)
             attributes[semconv.GEN_AI_REQUEST_MODEL] = model
         for key, value in (request or {}).items():  # temperature=0.2 -> gen_ai.request.temperature
             if isinstance(value, (str, bool, int, float)):
                 # Only names the GenAI conventions define go under gen_ai.request.*.
                 prefix = "gen_ai.request." if key in _REQUEST_PARAMETERS else "agenttrace.request."
+                if isinstance(value, str):
+                    value = settings.renderer.text(prefix + key, value)
                 attributes[prefix + key] = value
         self.step_number: int | None = run.next_step_number() if isinstance(run, AgentRun) else None
         if self.step_number is not None:
@@ -296,12 +393,19 @@ class LLMCall(_Invocation):
     def record_step(self, step: StepRecord) -> None:
         """Record what the generation produced (text, reasoning, tool calls, usage)."""
         attributes: dict[str, Any] = {}
+        label = self.settings.label
         if step.response_model:
-            attributes[semconv.GEN_AI_RESPONSE_MODEL] = step.response_model
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = label(
+                semconv.GEN_AI_RESPONSE_MODEL, step.response_model
+            )
         if step.response_id:
-            attributes[semconv.GEN_AI_RESPONSE_ID] = step.response_id
+            attributes[semconv.GEN_AI_RESPONSE_ID] = self.settings.renderer.text(
+                semconv.GEN_AI_RESPONSE_ID, step.response_id
+            )
         if step.finish_reason:
-            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (step.finish_reason,)
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (
+                label(semconv.GEN_AI_RESPONSE_FINISH_REASONS, step.finish_reason),
+            )
         if step.input_tokens is not None:
             attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = step.input_tokens
         if step.output_tokens is not None:
@@ -355,6 +459,7 @@ class ToolCall(_Invocation):
         # The id given by using_call_id() names one call: the first tool started takes it.
         pending_id = holder.pop() if isinstance(holder, list) and holder else None
         run = otel_context.get_value(_RUN_KEY, parent)
+        name = settings.label(semconv.GEN_AI_TOOL_NAME, name)
         attributes: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: name,
@@ -363,9 +468,13 @@ class ToolCall(_Invocation):
         }
         call_id = call_id or pending_id
         if call_id:
-            attributes[semconv.GEN_AI_TOOL_CALL_ID] = str(call_id)
+            attributes[semconv.GEN_AI_TOOL_CALL_ID] = settings.renderer.text(
+                semconv.GEN_AI_TOOL_CALL_ID, str(call_id)
+            )
         if description:
-            attributes[semconv.GEN_AI_TOOL_DESCRIPTION] = description
+            attributes[semconv.GEN_AI_TOOL_DESCRIPTION] = settings.label(
+                semconv.GEN_AI_TOOL_DESCRIPTION, description
+            )
         if settings.capture_content:
             renderer = settings.renderer
             if arguments is not None:
@@ -374,7 +483,9 @@ class ToolCall(_Invocation):
                 )
                 if input_repr is None:
                     input_repr = (
-                        "kwargs=" + repr(arguments) if isinstance(arguments, dict) else None
+                        "kwargs=" + bounded_repr(arguments, renderer.limit)
+                        if isinstance(arguments, dict)
+                        else None
                     )
             if input_repr is not None:
                 attributes[semconv.TOOL_INPUT_REPR] = renderer.repr(
@@ -408,7 +519,10 @@ class ToolCall(_Invocation):
         self._exit_code = int(code)
 
     def set_call_id(self, call_id: str) -> None:
-        self.span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, str(call_id))
+        self.span.set_attribute(
+            semconv.GEN_AI_TOOL_CALL_ID,
+            self.settings.renderer.text(semconv.GEN_AI_TOOL_CALL_ID, str(call_id)),
+        )
 
     @property
     def measures_children_precisely(self) -> bool:

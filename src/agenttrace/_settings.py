@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.exporter.agenttrace import semconv
 
@@ -30,6 +31,8 @@ ENV_OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_VALUE_LENGTH = 32 * 1024  # characters; the release's largest tool outputs fit
+_LABEL_CACHE_SIZE = 1024  # distinct (key, name) pairs remembered per settings object
+_LABEL_MAX_CACHED = 256  # longer names are rendered each time rather than kept alive
 
 _FALSE = {"0", "false", "no", "off", "none", "no_content"}
 
@@ -66,21 +69,60 @@ class Settings:
     redact_paths: Mapping[str, str] = field(default_factory=dict)
     redaction_hook: RedactionHook | None = None
     renderer: Renderer = field(init=False, repr=False, compare=False)
+    redactor: Redactor | None = field(init=False, repr=False, compare=False)
     probe: Probe | None = field(init=False, repr=False, compare=False)
+    _label_renderer: Renderer = field(init=False, repr=False, compare=False)
+    _labels: dict[tuple[str, str], str] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if self.max_value_length < 64:
             raise ValueError(f"max_value_length must be at least 64, got {self.max_value_length}")
-        redactor = None
-        if self.redact_secrets or self.redact_home or self.redact_paths or self.redaction_hook:
+        builtin = self.redact_secrets or self.redact_home or bool(self.redact_paths)
+        redactor = label_redactor = None
+        if builtin or self.redaction_hook:
             redactor = Redactor(
                 secrets=self.redact_secrets,
                 paths=self.redact_paths,
                 redact_home=self.redact_home,
                 hook=self.redaction_hook,
             )
-        object.__setattr__(self, "renderer", Renderer(self.max_value_length, redactor))
+        if builtin:
+            label_redactor = Redactor(
+                secrets=self.redact_secrets, paths=self.redact_paths, redact_home=self.redact_home
+            )
+        renderer = Renderer(self.max_value_length, redactor)
+        object.__setattr__(self, "redactor", redactor)
+        object.__setattr__(self, "renderer", renderer)
+        object.__setattr__(
+            self,
+            "_label_renderer",
+            renderer
+            if self.redaction_hook is None
+            else Renderer(self.max_value_length, label_redactor),
+        )
         object.__setattr__(self, "probe", probe_for(self.telemetry_method))
+
+    def label(self, key: str, name: Any) -> str:
+        """A name (tool, agent, model, provider, finish reason): redacted and bounded.
+
+        Names get the built-in redaction but not the user's hook: they must stay recognisable
+        (a hook that fails drops what it is given, and a row whose tool names are all
+        "[REDACTED]" is no longer a valid row). They repeat on every call of a decorated
+        function, so the rendered form is remembered (in a bounded dict: a program with endless
+        distinct names only loses the cache).
+        """
+        if not isinstance(name, str) or len(name) > _LABEL_MAX_CACHED:
+            return self._label_renderer.text(key, name)
+        labels = self._labels
+        rendered = labels.get((key, name))
+        if rendered is None:
+            rendered = self._label_renderer.text(key, name)
+            if len(labels) >= _LABEL_CACHE_SIZE:
+                labels.clear()
+            labels[(key, name)] = rendered
+        return rendered
 
 
 def from_environment() -> Settings:

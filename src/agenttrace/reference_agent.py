@@ -14,19 +14,28 @@ arguments:
   security sandbox: the network and the rest of the file system are reachable.
 * `final_answer(answer)`: ends the run.
 
+Neither tool inherits the agent's environment. `bash` gets PATH, HOME, USER, LOGNAME, SHELL,
+LANG, LANGUAGE, LC_*, TZ, TERM and TMPDIR; `python_interpreter` gets PATH=/usr/bin:/bin and
+LANG=C.UTF-8; both also get the variables named in `AgentConfig.pass_env`. A key in the agent's
+environment (`OPENAI_API_KEY`, `DB_PASSWORD`) is therefore neither in a recorded tool output nor
+shown to the model.
+
 The run stops at `final_answer`, at a reply without tool calls, or after `max_steps` model steps.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import agenttrace
 from agenttrace import fixture
@@ -98,6 +107,22 @@ code = sys.argv[1]
 del sys.argv[1:]
 exec(compile(code, "<python_interpreter>", "exec"), {"__name__": "__main__"})
 """
+#: What `bash` inherits from the agent's environment by default (`LC_*`: every name starting LC_).
+BASH_ENV_ALLOWED = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TERM",
+    "TMPDIR",
+)
+#: The whole environment of `python_interpreter` by default (`python -I` reads none of it).
+PYTHON_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
 @dataclass
@@ -115,6 +140,10 @@ class AgentConfig:
     python_timeout: float = 30.0
     python_memory_mb: int = 1024
     extra_body: dict[str, Any] = field(default_factory=dict)
+    #: Environment variables the `bash` and `python_interpreter` tools also get from the agent's
+    #: environment (names; `NAME*` for every name that starts with NAME). Only the names land in
+    #: the row metadata, never the values.
+    pass_env: tuple[str, ...] = ()
 
     def sampling(self) -> dict[str, Any]:
         values = {
@@ -131,6 +160,42 @@ class RunResult:
     answer: str | None
     steps: int
     stop_reason: str
+
+
+def tool_environment(
+    names: tuple[str, ...], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables of `environ` (default: this process's) that `names` allow.
+
+    `NAME*` allows every name that starts with NAME. An allow-list rather than a deny-list: a
+    secret is kept out whatever it is called.
+    """
+    source = os.environ if environ is None else environ
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for name in names:
+        if name.endswith("*"):
+            prefixes.append(name[:-1])
+        else:
+            exact.add(name)
+    return {
+        name: value
+        for name, value in source.items()
+        if name in exact or any(name.startswith(prefix) for prefix in prefixes)
+    }
+
+
+def _without_password(url: str) -> str:
+    """`url` with the password of its user part removed (the user name stays)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{parts.username}@{host}" if parts.username else host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except ValueError:  # not a URL we can take apart: keep nothing of it
+        return "<unparseable URL>"
 
 
 def _clip(text: str) -> str:
@@ -165,6 +230,7 @@ class ReferenceAgent:
             done = agenttrace.run(
                 ["bash", "-c", self._to_host(command)],
                 cwd=cwd,
+                env=tool_environment(BASH_ENV_ALLOWED + tuple(self.config.pass_env)),
                 capture_output=True,
                 text=True,
                 errors="replace",
@@ -208,7 +274,7 @@ class ReferenceAgent:
                     errors="replace",
                     timeout=limit,
                     start_new_session=True,
-                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                    env={**PYTHON_ENV, **tool_environment(tuple(self.config.pass_env))},
                 )
             except subprocess.TimeoutExpired:
                 call = agenttrace.current_tool_call()
@@ -302,7 +368,7 @@ class ReferenceAgent:
             "dataset_split": task.split,
             "agent": f"agenttrace-reference-agent/{__version__}",
             "serving": {
-                "base_url": str(base_url) if base_url is not None else None,
+                "base_url": _without_password(str(base_url)) if base_url is not None else None,
                 "model": self.config.model,
                 "stream": self.config.stream,
                 **self.config.sampling(),
@@ -313,6 +379,8 @@ class ReferenceAgent:
                 "python_interpreter": self.config.python_timeout,
             },
         }
+        if self.config.pass_env:
+            metadata["tool_env_passed"] = list(self.config.pass_env)
         if task.dataset == NL2BASH:
             metadata["fixture_version"] = fixture.FIXTURE_VERSION
         return metadata
