@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from agenttrace import _settings
+from agenttrace._content import bounded_repr
 from agenttrace._invocations import AgentRun, LLMCall, ToolCall, _Invocation
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,17 +59,17 @@ class _Signature:
         return named
 
 
-def _input_repr(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """The release's `tool_input` form: `args=(...)` if any, then `kwargs={...}` if any."""
-    try:
-        parts = []
-        if args:
-            parts.append(f"args={args!r}")
-        if kwargs:
-            parts.append(f"kwargs={kwargs!r}")
-        return ", ".join(parts)
-    except Exception as exc:  # a __repr__ that raises
-        return f"<unrepresentable arguments: {type(exc).__name__}>"
+def _input_repr(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> str:
+    """The release's `tool_input` form: `args=(...)` if any, then `kwargs={...}` if any.
+
+    Each part is a repr bounded by `limit` (its cost too), never raising.
+    """
+    parts = []
+    if args:
+        parts.append("args=" + bounded_repr(args, limit))
+    if kwargs:
+        parts.append("kwargs=" + bounded_repr(kwargs, limit))
+    return ", ".join(parts)
 
 
 class _Items:
@@ -285,7 +286,7 @@ def tool(func: Any = None, /, *, name: str | None = None, description: str | Non
             return ToolCall(
                 tool_name,
                 signature.arguments(own, kwargs),
-                input_repr=_input_repr(own, kwargs),
+                input_repr=_input_repr(own, kwargs, settings.renderer.limit),
                 description=description,
                 settings=settings,
             )
