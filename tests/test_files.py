@@ -68,7 +68,9 @@ def test_surrogates_still_give_a_valid_line(tmp_path: Path) -> None:
     writer.write_row(row)
     writer.close()
     (back,) = read_rows(path)
-    assert back["spans"][0]["tool_output"] == "bad byte: \udcff"
+    # Written as the text of its escape (as the instrumentation renders it): strict UTF-8 JSON
+    # that pandas and Hugging Face `datasets` load, which a `\udcff` JSON escape is not.
+    assert back["spans"][0]["tool_output"] == "bad byte: \\udcff"
 
 
 def test_release_files_read_from_jsonl_and_parquet_streaming(tmp_path: Path) -> None:
