@@ -5,16 +5,15 @@ the exporters the user asked for. It follows the OpenTelemetry SDK's habits: `OT
 and `OTEL_RESOURCE_ATTRIBUTES` shape the Resource, `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`,
 `_PROTOCOL` and `_HEADERS` switch on OTLP export, and `OTEL_SDK_DISABLED=true` turns tracing off.
 If the application (or `opentelemetry-instrument`) already set a global SDK provider, configure()
-adds to it instead of replacing it. Spans are flushed at exit and on SIGTERM.
+adds to it instead of replacing it. At exit and on SIGTERM the AgentTrace files are completed
+first and the backends get what is left of a bounded wait (`_exit` says how).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
-import signal
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -30,7 +29,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from agenttrace import _resource, _settings
+from agenttrace import _exit, _resource, _settings
+from agenttrace._exit import BoundedExporter, CountingBatchProcessor, ExportCounts
 from agenttrace._redaction import RedactionHook
 
 _logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class _Processors(SpanProcessor):
 _owned = _Processors()
 _registered_on: TracerProvider | None = None
 _atexit_installed = False
-_sigterm_installed = False
+_otlp: CountingBatchProcessor | None = None  # the OTLP export configure() set up, if any
 
 
 def _env(*names: str) -> str | None:
@@ -157,71 +157,42 @@ def build_resource(
     return resource
 
 
-def _flush_owned(timeout_millis: int = 5_000, *, finish: bool = False) -> None:
-    """Flush every exporter; with `finish`, also close what configure() added (the process is
-    ending): runs still open become incomplete rows and Parquet files are completed."""
-    try:
-        provider = trace.get_tracer_provider()
-        if isinstance(provider, TracerProvider):
-            provider.force_flush(timeout_millis)
-        else:
-            _owned.force_flush(timeout_millis)
-        if finish:
-            _owned.shutdown()
-    except Exception:  # flushing at exit must never turn a clean exit into a crash
-        _logger.debug("agenttrace: flush at exit failed", exc_info=True)
+def shutdown(timeout_millis: int | None = None) -> bool:
+    """Complete what configure() added, then return: open runs become incomplete rows and the
+    Parquet twins are finished first, then batched exporters (OTLP) flush with the time left.
 
-
-def shutdown(timeout_millis: int = 5_000) -> None:
-    """Flush every exporter and close what configure() added: open runs are written as incomplete
-    rows and Parquet files are completed. (Done for you at exit and on SIGTERM.)"""
-    _flush_owned(timeout_millis, finish=True)
-
-
-_terminated = False  # set when our SIGTERM handler turned the signal into an orderly exit
-#: Seconds an orderly exit after SIGTERM may take before the process dies of SIGTERM anyway.
-SIGTERM_GRACE_S = 10.0
-
-
-def _at_exit() -> None:
-    _flush_owned(finish=True)
-    if _terminated:
-        # Everything is written: now die of SIGTERM, as the process would have without us.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Turn SIGTERM into an orderly exit of the main thread.
-
-    Flushing here would take locks the interrupted code may be holding (a row half written), so
-    the handler only raises SystemExit: the stack unwinds, spans end, locks are released, and the
-    atexit hook writes what is left and then re-raises SIGTERM.
+    Waits at most `timeout_millis` (default: `otlp_timeout`) in all, however many spans are queued
+    for a backend that is down; returns whether everything finished in time. (Done for you at
+    exit and on SIGTERM.)
     """
-    global _terminated
-    _terminated = True
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
-    # Native code may swallow the exception (or the exit may stall): the rows already written are
-    # safe on disk, so after a grace period the process dies of SIGTERM regardless.
-    watchdog = threading.Timer(SIGTERM_GRACE_S, os.kill, (os.getpid(), signal.SIGTERM))
-    watchdog.daemon = True
-    watchdog.start()
-    raise SystemExit(128 + signum)
+    return _exit.finish(None if timeout_millis is None else timeout_millis / 1000)
 
 
-def _install_exit_hooks() -> None:
-    """Flush at interpreter exit, and on SIGTERM (unless the application handles it itself)."""
-    global _atexit_installed, _sigterm_installed
+def otlp_counts() -> ExportCounts | None:
+    """Spans offered to, delivered by and failed in the OTLP export configure() set up (or None).
+
+    Final once `shutdown()` has returned: what was neither delivered nor failed by then was not
+    sent.
+    """
+    return None if _otlp is None else _otlp.counts()
+
+
+def _install_exit_hooks(handle_signals: bool | None) -> None:
+    """Finish at interpreter exit, and on SIGTERM unless opted out (`handle_signals=False`,
+    `AGENTTRACE_HANDLE_SIGNALS=0`); an application's own SIGTERM handler is called after ours."""
+    global _atexit_installed
     if not _atexit_installed:
         _atexit_installed = True
-        atexit.register(_at_exit)
-    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be installed from the main thread: try next time
-    _sigterm_installed = True
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return  # ignored, or the application's own handler: its exit runs the atexit flush
-    with contextlib.suppress(ValueError, OSError):  # embedded interpreters may refuse
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        atexit.register(_exit.at_exit)
+    _exit.install_sigterm(_exit.wants_signals(handle_signals))
+
+
+def _otlp_endpoint_label(endpoint: str | None) -> str:
+    return (
+        endpoint
+        or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        or "the default OTLP endpoint"
+    )
 
 
 def configure(
@@ -246,6 +217,7 @@ def configure(
     redact_home: bool | None = None,
     redact_paths: Mapping[str, str] | None = None,
     redaction_hook: RedactionHook | None = None,
+    handle_signals: bool | None = None,
 ) -> TracerProvider | None:
     """Set up tracing for instrumented agents; returns the TracerProvider in use.
 
@@ -261,8 +233,14 @@ def configure(
     `output` (or `AGENTTRACE_OUTPUT`) is an AgentTrace JSONL file: each run's row is appended the
     moment the run ends, and a Parquet twin (`parquet`, default on) is finished at exit. `strict`
     writes pure schema 0.3.0 rows.
+
+    Exit (interpreter exit, `shutdown()`, SIGTERM) completes the files first, then gives batched
+    exporters what is left of `otlp_timeout` seconds in all. On SIGTERM the runs still open are
+    written as incomplete rows and the process then dies of SIGTERM; an application's SIGTERM
+    handler installed earlier is called after ours instead. `handle_signals=False` (or
+    `AGENTTRACE_HANDLE_SIGNALS=0`) leaves SIGTERM alone.
     """
-    global _registered_on
+    global _registered_on, _otlp
     env_settings = _settings.from_environment()
     _settings.replace(
         _settings.Settings(
@@ -297,6 +275,7 @@ def configure(
             )
 
     processors: list[SpanProcessor] = list(span_processors)
+    local: list[SpanProcessor] = []  # completed first at exit: the durable record
     # OTEL_TRACES_EXPORTER, as the SDK reads it (otlp, console, none, agenttrace), when
     # configure() creates the provider; unset, OTLP is on when an endpoint variable is set.
     env_exporters = {
@@ -310,25 +289,39 @@ def configure(
     if output or "agenttrace" in env_exporters:
         from opentelemetry.exporter.agenttrace import AgentTraceSpanProcessor
 
-        processors.append(AgentTraceSpanProcessor(output, parquet=parquet, strict=strict))
-    processors.extend(BatchSpanProcessor(exporter) for exporter in span_exporters)
+        local.append(AgentTraceSpanProcessor(output, parquet=parquet, strict=strict))
+        processors.extend(local)
+    batched = [BoundedExporter(exporter) for exporter in span_exporters]
+    processors.extend(BatchSpanProcessor(exporter) for exporter in batched)
     env_endpoint = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     wants_otlp = "otlp" in env_exporters or (
         created and env_endpoint and not env_exporters - {"otlp"} and "none" not in env_exporters
     )
+    _otlp = None
     if otlp_endpoint or (wants_otlp and "none" not in env_exporters):
-        exporter = _otlp_exporter(otlp_endpoint, otlp_protocol, otlp_headers, otlp_timeout)
-        processors.append(
-            BatchSpanProcessor(exporter, export_timeout_millis=int(otlp_timeout * 1000))
+        otlp = BoundedExporter(
+            _otlp_exporter(otlp_endpoint, otlp_protocol, otlp_headers, otlp_timeout)
         )
+        batched.append(otlp)
+        _otlp = CountingBatchProcessor(
+            otlp,
+            _otlp_endpoint_label(otlp_endpoint),
+            export_timeout_millis=int(otlp_timeout * 1000),
+        )
+        processors.append(_otlp)
     if console or "console" in env_exporters:
         processors.append(SimpleSpanProcessor(ConsoleSpanExporter()))
 
+    _exit.set_pipeline(
+        _exit.Pipeline(tuple(local), tuple(batched), _owned.shutdown, timeout_s=otlp_timeout)
+    )
     _owned.replace(processors)
     if _registered_on is not provider:
-        provider.add_span_processor(_owned)
+        from agenttrace._redacting import RedactingSpanProcessor  # other scopes' spans, redacted
+
+        provider.add_span_processor(RedactingSpanProcessor(_owned))
         _registered_on = provider
     if created:
         trace.set_tracer_provider(provider)
-    _install_exit_hooks()
+    _install_exit_hooks(handle_signals)
     return provider

@@ -35,7 +35,12 @@ def propagate(func: Callable[..., R]) -> Callable[..., R]:
 
 
 class ContextThreadPoolExecutor(ThreadPoolExecutor):
-    """A ThreadPoolExecutor whose tasks run in the context of the code that submitted them."""
+    """A ThreadPoolExecutor whose tasks run in the context of the code that submitted them.
+
+    Its workers are not daemon threads, so at interpreter exit Python waits for them before any
+    atexit hook runs; on SIGTERM, configure()'s handler therefore writes the runs still busy in
+    them from a thread of its own, without waiting for them to end.
+    """
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)

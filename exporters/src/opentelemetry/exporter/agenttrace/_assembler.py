@@ -7,6 +7,12 @@ order they arrive in and however they are batched; a root from another instrumen
 children end before it, is whole when it arrives. Fed by a SpanProcessor, the assembler also
 sees run roots start, so a run still open at shutdown is written too.
 
+Fed by a SpanProcessor, spans arrive in the thread that ends them, so when a root ends every span
+of its run that has ended is already here: one still missing is still open (a generator tool
+kept alive, a tool left running in a thread). The row is written then all the same, marked
+incomplete, because the durability promise holds at the agent call's return; the stragglers are
+counted as late when they end.
+
 Memory is bounded by the runs in flight: spans are held only until their run's row is written, a
 trace with no agent root is dropped when its own root ends, and past `max_spans` the oldest trace
 is written out as an incomplete row. Nothing is dropped silently: every loss is counted in
@@ -51,6 +57,7 @@ class AssemblerStats:
     ignored_spans: int = 0  # spans of traces that had no agent run (HTTP servers, ...)
     late_spans: int = 0  # spans that arrived after their run's row was written
     dropped_spans: int = 0  # spans lost: rows that could not be built or written
+    dropped_rows: int = 0  # runs lost: their rows could not be built or written (a full disk)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -65,6 +72,9 @@ class _Trace:
     pending_roots: list[ReadableSpan] = field(default_factory=list)
     evicted: dict[int, int] = field(default_factory=dict)  # root id -> our spans written early
     local_root_ended: bool = False  # the trace's top span in this process has ended
+    # Roots written while spans below them were still open, and those spans once they ended:
+    # whatever ends below one of these is late.
+    late_parents: set[int] = field(default_factory=set)
 
 
 def _parent_id(span: ReadableSpan) -> int | None:
@@ -90,7 +100,8 @@ class TraceAssembler:
         self._sees_starts = sees_starts
         self._max_spans = max_spans
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
-        self._emitted: OrderedDict[int, None] = OrderedDict()
+        # Traces whose runs were written, with the late parents of the trace (shared, not copied).
+        self._emitted: OrderedDict[int, set[int]] = OrderedDict()
         self._buffered = 0
         self._lock = threading.Lock()
         self.stats = AssemblerStats()
@@ -118,6 +129,8 @@ class TraceAssembler:
             trace = self._traces.get(context.trace_id)
             if trace is None:
                 trace = self._traces[context.trace_id] = _Trace()
+                # A sibling run of a trace written before: its stragglers are still late.
+                trace.late_parents = self._emitted.get(context.trace_id, trace.late_parents)
             trace.parent_of[context.span_id] = _parent_id(span)
             if self._is_top_root(trace, span):
                 trace.live_roots[context.span_id] = span
@@ -134,6 +147,9 @@ class TraceAssembler:
                     return
                 trace = self._traces[trace_id] = _Trace()
             parent_id = trace.parent_of[span_id] = _parent_id(span)
+            if trace.late_parents and self._is_late(trace, span_id):
+                self._drop_late(trace, span_id)
+                return
             trace.ended[span_id] = span
             attributes = trace.attributes[span_id] = attributes_of(span)
             self._buffered += 1
@@ -205,6 +221,27 @@ class TraceAssembler:
         )
         return have >= expected
 
+    def _is_late(self, trace: _Trace, span_id: int) -> bool:
+        """Whether the span sits below a run already written while it was open."""
+        current = trace.parent_of.get(span_id)
+        hops = 0
+        while current is not None and hops < 10_000:
+            if current in trace.late_parents:
+                return True
+            current = trace.parent_of.get(current)
+            hops += 1
+        return False
+
+    def _drop_late(self, trace: _Trace, span_id: int) -> None:
+        """Count a straggler as late, with the spans below it that ended before it did."""
+        trace.late_parents.add(span_id)
+        below = [other for other in trace.ended if self._is_late(trace, other)]
+        for other in below:
+            del trace.ended[other]
+            trace.attributes.pop(other, None)
+        self._buffered -= len(below)
+        self.stats.late_spans += 1 + len(below)
+
     def _trace_finished(self, trace: _Trace, span: ReadableSpan) -> bool:
         """Nothing more can come for this trace's runs: drop what is left (not agent spans)."""
         if trace.pending_roots or trace.live_roots:
@@ -220,17 +257,35 @@ class TraceAssembler:
         return False
 
     def _emit_whole_runs(self, trace_id: int, trace: _Trace) -> None:
+        """Write the ended runs that are whole; seen as a processor, every ended run at once.
+
+        A processor's root arrives after every span of its run that has ended, so one still
+        missing is still open: the row is written now (marked incomplete), not when it ends.
+        """
         for root in list(trace.pending_roots):
-            if self._is_whole(trace, root):
-                trace.pending_roots.remove(root)
-                if self._is_nested(trace, root):
-                    continue  # part of an enclosing run after all: its spans stay for that row
-                split = root.context.span_id in trace.evicted  # part was written under pressure
-                self._emit(trace, root, incomplete=split)
+            whole = self._is_whole(trace, root)
+            if not (whole or self._sees_starts):
+                continue  # finished spans only: the rest of the run may be in a later batch
+            trace.pending_roots.remove(root)
+            if self._is_nested(trace, root):
+                continue  # part of an enclosing run after all: its spans stay for that row
+            root_id = root.context.span_id
+            split = root_id in trace.evicted  # part was written under pressure
+            if not whole:
+                trace.late_parents.add(root_id)
+            self._emit(trace, root, incomplete=split or not whole, final=self._sees_starts)
 
     def _emit(
-        self, trace: _Trace, root: ReadableSpan, *, incomplete: bool, end_time: int | None = None
+        self,
+        trace: _Trace,
+        root: ReadableSpan,
+        *,
+        incomplete: bool,
+        end_time: int | None = None,
+        final: bool = False,
     ) -> None:
+        """Write one run's row. Unless `final`, an incomplete run's later spans make another row;
+        after a `final` one they are counted as late."""
         root_id = root.context.span_id
         if root.parent is None and not trace.pending_roots and not trace.live_roots:
             # The trace's own root, alone: everything ended in the trace is below it.
@@ -266,12 +321,14 @@ class TraceAssembler:
                 "agenttrace: could not write the row of trace %032x", root.context.trace_id
             )
             self.stats.dropped_spans += len(members) + 1
+            self.stats.dropped_rows += 1
             return
         self.stats.rows += 1
         if incomplete:
             self.stats.incomplete_rows += 1
-            return  # the rest of the run may still come, as another (incomplete) row
-        self._emitted[root.context.trace_id] = None
+            if not final:
+                return  # the rest of the run may still come, as another (incomplete) row
+        self._emitted[root.context.trace_id] = trace.late_parents
         while len(self._emitted) > _EMITTED_MEMORY:
             self._emitted.popitem(last=False)
 
@@ -341,6 +398,11 @@ class TraceAssembler:
         with self._lock:
             for trace_id, trace in list(self._traces.items()):
                 self._finish_trace(trace_id, trace)
+
+    def count_dropped(self, spans: int = 1) -> None:
+        """Count spans that reached the assembler's owner after it shut down: they are lost."""
+        with self._lock:
+            self.stats.dropped_spans += spans
 
     @property
     def buffered_spans(self) -> int:

@@ -28,13 +28,21 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.exporter.agenttrace._assembler import AssemblerStats, TraceAssembler
-from opentelemetry.exporter.agenttrace.files import JsonlWriter, ParquetWriter, iter_jsonl
+from opentelemetry.exporter.agenttrace.files import (
+    JsonlWriter,
+    ParquetWriter,
+    iter_jsonl_prefix,
+    live_writers,
+    mirrored_bytes,
+    remove_stale_partials,
+)
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -59,7 +67,15 @@ def default_output_path() -> Path:
 
 
 class RowFiles:
-    """Where rows go: the JSONL file (always; the durable record) and its Parquet twin."""
+    """Where rows go: the JSONL file (always; the durable record) and its Parquet twin.
+
+    Several processes may share one output. The JSONL is safe to share as it is (whole lines
+    under the file's lock). The Parquet twin mirrors the whole JSONL, which no single writer sees
+    when others append too, so when this one closes: if nobody else wrote, its own twin is
+    complete and goes into place; if others wrote, the last of the sharing writers to close
+    rebuilds the twin from the JSONL. A twin that mirrors more of the JSONL than the one about
+    to be installed is never replaced by it.
+    """
 
     def __init__(
         self,
@@ -77,48 +93,132 @@ class RowFiles:
         self.parquet_path = self.jsonl_path.with_suffix(".parquet") if parquet else None
         self.errors = 0
         self._lock = threading.Lock()
-        existed = self.jsonl_path.exists() and self.jsonl_path.stat().st_size > 0
         self._jsonl = JsonlWriter(
             self.jsonl_path, fsync=_env_flag(ENV_FSYNC) if fsync is None else fsync
         )
         self._parquet: ParquetWriter | None = None
+        self._mirrors = False  # whether `_parquet` holds every row of the JSONL so far
         if self.parquet_path is not None:
-            self._parquet = ParquetWriter(self.parquet_path, raw_file=self.jsonl_path.name)
-            if existed:  # appending to a file: the Parquet twin mirrors all of it
-                for _, row in iter_jsonl(self.jsonl_path):
-                    if row:
-                        self._parquet.write_row(row)
+            self._open_twin(self.parquet_path)
+        _OPEN_ROW_FILES.add(self)
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows that did not fit in the JSONL (disk full, file-size limit); `write` raised."""
+        return self._jsonl.dropped_rows
+
+    def _open_twin(self, parquet_path: Path) -> None:
+        try:
+            with self._jsonl.locked():
+                remove_stale_partials(parquet_path)
+            self._parquet = ParquetWriter(parquet_path, raw_file=self.jsonl_path.name)
+            # Appending to a file: the Parquet twin mirrors all of it.
+            for row in iter_jsonl_prefix(self.jsonl_path, self._jsonl.opened_size):
+                self._parquet.write_row(row)
+            self._mirrors = True
+        except Exception:  # the JSONL is the record; the twin is rebuilt at close if it can be
+            self.errors += 1
+            _logger.exception("agenttrace: starting %s failed", parquet_path)
 
     def write(self, row: dict[str, Any]) -> None:
         with self._lock:
             self._jsonl.write_row(row)  # raises: the assembler counts the row as lost
-            if self._parquet is not None:
+            if self._mirrors and self._parquet is not None:
                 try:
                     self._parquet.write_row(row)
-                except Exception:  # the JSONL has the row; the Parquet can be rebuilt from it
-                    self.errors += 1
-                    _logger.exception("agenttrace: writing a Parquet row group failed")
+                except Exception:
+                    self._parquet_failed()
 
     def flush(self) -> None:
         with self._lock:
-            if self._parquet is not None:
+            if self._mirrors and self._parquet is not None:
                 try:
                     self._parquet.flush()
                 except Exception:
-                    self.errors += 1
-                    _logger.exception("agenttrace: writing a Parquet row group failed")
+                    self._parquet_failed()
+
+    def _parquet_failed(self) -> None:
+        """The JSONL has the rows: stop the twin here and rebuild it from the JSONL at close."""
+        self.errors += 1
+        self._mirrors = False
+        _logger.exception("agenttrace: writing a Parquet row group failed")
 
     def close(self) -> None:
         with self._lock:
-            if self._parquet is not None:
-                try:
-                    self._parquet.close()
-                except Exception:
-                    self.errors += 1
-                    _logger.exception("agenttrace: finishing %s failed", self.parquet_path)
-                    self._parquet.abort()
-                self._parquet = None
-            self._jsonl.close()
+            if self._jsonl.closed:
+                return
+            try:
+                if self.parquet_path is not None:
+                    self._close_twin(self.parquet_path)
+            except Exception:
+                self.errors += 1
+                _logger.exception("agenttrace: finishing %s failed", self.parquet_path)
+            finally:
+                self._jsonl.close()
+
+    def _close_twin(self, parquet_path: Path) -> None:
+        size, twin = self._finished_twin(parquet_path)
+        if twin is None:
+            return
+        try:
+            with self._jsonl.locked():
+                if mirrored_bytes(parquet_path) > size:
+                    twin.abort()  # a twin of more of the JSONL went into place meanwhile
+                else:
+                    twin.install()
+        except BaseException:
+            twin.abort()
+            raise
+
+    def _finished_twin(self, parquet_path: Path) -> tuple[int, ParquetWriter | None]:
+        """The JSONL size now, and a complete twin of that much of it (None: none is due)."""
+        twin, self._parquet = self._parquet, None
+        jsonl = self._jsonl
+        with jsonl.locked():
+            size = jsonl.size()
+            nobody_else_wrote = size == jsonl.opened_size + jsonl.bytes_written
+            if twin is not None:
+                twin.stop_taking_rows()
+            others = live_writers(parquet_path)
+        if twin is not None and self._mirrors and nobody_else_wrote and twin.lost_rows == 0:
+            return size, _finished(twin, size)
+        if twin is not None:
+            twin.abort()
+        if others or mirrored_bytes(parquet_path) == size:
+            return size, None  # a sharing writer still running will write it; or it is current
+        _logger.info("agenttrace: rebuilding %s from the shared JSONL file", parquet_path)
+        twin = ParquetWriter(parquet_path, raw_file=self.jsonl_path.name)
+        try:
+            for row in iter_jsonl_prefix(self.jsonl_path, size):
+                twin.write_row(row)
+        except BaseException:
+            twin.abort()
+            raise
+        return size, _finished(twin, size)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._mirrors = False  # the writers give the twin up in the child (see files.py)
+
+
+def _finished(twin: ParquetWriter, size: int) -> ParquetWriter:
+    try:
+        twin.finish(mirrored=size)
+    except BaseException:
+        twin.abort()
+        raise
+    return twin
+
+
+_OPEN_ROW_FILES: weakref.WeakSet[RowFiles] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for files in list(_OPEN_ROW_FILES):
+        files._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Base:
@@ -207,6 +307,9 @@ class AgentTraceSpanProcessor(_Base, SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._shut_down:
+            # The files are complete (exit, SIGTERM): a span of a run that went on is lost, and
+            # counted as such.
+            self._assembler.count_dropped()
             return
         try:
             self._assembler.on_end(span)
