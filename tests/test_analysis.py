@@ -210,7 +210,8 @@ def test_cli_analyze_json_and_plots(crafted: Path, tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["files"][str(crafted)]["counts"]["traces"] == 2
     assert report["files"][str(second)]["counts"]["traces"] == 1
-    assert report["combined"]["counts"]["traces"] == 3
+    assert report["combined"]["counts"]["traces"] == 2  # second.jsonl repeats run "a": once
+    assert report["combined"]["left_out"]["duplicate_rows"] == 1
     table = subprocess.run(
         [str(SCRIPT), "analyze", str(crafted)], capture_output=True, text=True, timeout=120
     )

@@ -148,7 +148,9 @@ def test_demo_also_sends_spans_over_otlp_when_asked(tmp_path: Path) -> None:
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-        assert "spans sent over OTLP" in result.stdout
+        (line,) = [x for x in result.stdout.splitlines() if x.startswith("OTLP to ")]
+        delivered, _, offered, *rest = line.rsplit(": ", 1)[1].split()
+        assert delivered == offered != "0" and rest == ["spans", "delivered"], line
         spans = receiver.wait_for(12)
     finally:
         receiver.stop()

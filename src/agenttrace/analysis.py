@@ -9,6 +9,12 @@ The statistics follow the release's analysis scripts: a run's tool time is the s
 spans' durations (top-level ones, so a nested call is not counted twice), its LLM time is
 estimated as the run's duration minus its tool time, and percentiles interpolate linearly between
 the closest ranks (numpy's default, the release's formula).
+
+A run is counted once, however many files hold it: rows are keyed by `trace_id`, so the JSONL and
+Parquet twins of one collection (`runs/*.jsonl runs/*.parquet`) do not count it twice. Runs cut
+short by the model server or by stopping the collector (`collect.failed_on_infrastructure`; the
+collection runs those tasks again) are left out of the statistics, and both are counted under
+`left_out`.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from opentelemetry.exporter.agenttrace import iter_rows
+
+from agenttrace.collect import failed_on_infrastructure
 
 TRACE_COLUMNS = (
     "file",
@@ -42,6 +49,8 @@ TRACE_COLUMNS = (
     "reasoning_chars",
     "prompt_chars",
     "incomplete",
+    "error_type",
+    "infrastructure_failure",
 )
 SPAN_COLUMNS = (
     "file",
@@ -78,18 +87,87 @@ STEP_COLUMNS = (
 
 @dataclass
 class Dataset:
-    """The runs of one or more AgentTrace files as DataFrames."""
+    """The runs of one or more AgentTrace files as DataFrames, one row per `trace_id`.
+
+    The `file` column holds the path each run was read from, as given (two files of the same name
+    in different directories stay apart). `duplicates` counts the rows left out because a run
+    with their `trace_id` was read already.
+    """
 
     traces: pd.DataFrame
     spans: pd.DataFrame
     steps: pd.DataFrame
+    duplicates: int = 0
 
-    def for_file(self, name: str) -> Dataset:
+    def for_file(self, path: str | os.PathLike[str]) -> Dataset:
+        """The runs read from `path` (as it was given to `load`)."""
+        key = os.fspath(path)
         return Dataset(
-            self.traces[self.traces["file"] == name],
-            self.spans[self.spans["file"] == name],
-            self.steps[self.steps["file"] == name],
+            self.traces[self.traces["file"] == key],
+            self.spans[self.spans["file"] == key],
+            self.steps[self.steps["file"] == key],
         )
+
+    def without_infrastructure_failures(self) -> Dataset:
+        """The runs that were not cut short by the model server or by stopping the collector."""
+        failed = self.traces["infrastructure_failure"].astype(bool)
+        if not failed.any():
+            return self
+        dropped = set(self.traces.loc[failed, "trace_id"].dropna())
+        return Dataset(
+            self.traces[~failed],
+            self.spans[~self.spans["trace_id"].isin(dropped)],
+            self.steps[~self.steps["trace_id"].isin(dropped)],
+            self.duplicates,
+        )
+
+
+def combine(datasets: Iterable[Dataset]) -> Dataset:
+    """One Dataset of several (e.g. one per file): a run in more than one keeps its first."""
+    datasets = list(datasets)
+    if len(datasets) == 1:
+        return datasets[0]
+    if not datasets:
+        return _frames([], [], [])
+    traces = _concat([d.traces for d in datasets], TRACE_COLUMNS)
+    spans = _concat([d.spans for d in datasets], SPAN_COLUMNS)
+    steps = _concat([d.steps for d in datasets], STEP_COLUMNS)
+    duplicates = sum(d.duplicates for d in datasets)
+    ids = traces["trace_id"].where(traces["trace_id"].map(lambda value: isinstance(value, str)))
+    repeated = ids.notna() & ids.duplicated()
+    if repeated.any():
+        duplicates += int(repeated.sum())
+        kept = ~repeated & ids.notna()
+        owner = pd.Series(traces.loc[kept, "file"].to_numpy(), index=ids[kept].to_numpy())
+        traces = traces[~repeated].reset_index(drop=True)
+        spans = _owned_by(spans, owner)
+        steps = _owned_by(steps, owner)
+    return Dataset(traces, spans, steps, duplicates)
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return pd.DataFrame([], columns=list(columns))
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _owned_by(frame: pd.DataFrame, owner: pd.Series) -> pd.DataFrame:
+    """The rows of `frame` (spans or steps) that belong to the file their run was kept from."""
+    owners = frame["trace_id"].map(
+        lambda value: owner.get(value) if isinstance(value, str) else None
+    )
+    keep = owners.isna() | (frame["file"] == owners)
+    return frame[keep].reset_index(drop=True)
+
+
+def _frames(traces: list[Any], spans: list[Any], steps: list[Any], duplicates: int = 0) -> Dataset:
+    return Dataset(
+        pd.DataFrame(traces, columns=list(TRACE_COLUMNS)),
+        pd.DataFrame(spans, columns=list(SPAN_COLUMNS)),
+        pd.DataFrame(steps, columns=list(STEP_COLUMNS)),
+        duplicates,
+    )
 
 
 def _length(value: Any) -> int:
@@ -109,101 +187,124 @@ def load(
 ) -> Dataset:
     """Read AgentTrace JSONL/Parquet files into `traces`, `spans` and `steps` DataFrames.
 
-    `progress` is called with the bytes (JSONL) or rows (Parquet) read, as the readers go.
+    A run is kept once, from the first file (and line) that holds its `trace_id`. `progress` is
+    called with the bytes (JSONL) or rows (Parquet) read, as the readers go.
     """
+    return combine(load_file(path, progress=progress) for path in paths)
+
+
+def load_file(
+    path: str | os.PathLike[str], *, progress: Callable[[int], None] | None = None
+) -> Dataset:
+    """One AgentTrace file as a Dataset (see `load`); its `file` column is `path`, as given."""
     traces: list[tuple[Any, ...]] = []
     spans: list[tuple[Any, ...]] = []
     steps: list[tuple[Any, ...]] = []
-    for path in paths:
-        name = Path(path).name
-        for _, row in iter_rows(path, progress=progress):
-            trace_id = row.get("trace_id")
-            metadata = row.get("metadata") or {}
-            row_spans = [s for s in row.get("spans") or [] if isinstance(s, dict)]
-            row_steps = [s for s in row.get("llm_steps") or [] if isinstance(s, dict)]
-            for span in row_spans:
-                telemetry = span.get("telemetry") or {}
-                user, system = (
-                    _number(telemetry.get("user_time_s")),
-                    _number(telemetry.get("system_time_s")),
-                )
-                spans.append(
-                    (
-                        name,
-                        trace_id,
-                        span.get("span_id"),
-                        span.get("parent_span_id"),
-                        span.get("tool_name"),
-                        span.get("start_ns"),
-                        span.get("end_ns"),
-                        _number(span.get("duration_ms")),
-                        int(_number(span.get("exit_code"))),
-                        user,
-                        system,
-                        user + system,
-                        _number(telemetry.get("max_rss_bytes")),
-                        _number(telemetry.get("read_bytes")),
-                        _number(telemetry.get("write_bytes")),
-                        _length(span.get("tool_input")),
-                        _length(span.get("tool_output")),
-                    )
-                )
-            input_tokens = output_tokens = 0.0
-            reasoning_chars = 0
-            for step in row_steps:
-                step_in = _optional_int(step.get("input_tokens"))
-                step_out = _optional_int(step.get("output_tokens"))
-                reasoning = _length(step.get("reasoning_content"))
-                input_tokens += 0 if math.isnan(step_in) else step_in
-                output_tokens += 0 if math.isnan(step_out) else step_out
-                reasoning_chars += reasoning
-                steps.append(
-                    (
-                        name,
-                        trace_id,
-                        step.get("step_id"),
-                        step.get("step_number"),
-                        _number(step.get("duration_ms"))
-                        if step.get("duration_ms") is not None
-                        else math.nan,
-                        step_in,
-                        step_out,
-                        reasoning,
-                        _length(step.get("model_output")),
-                        len(step.get("tool_calls") or []),
-                    )
-                )
-            total = _number(row.get("total_duration_ms"))
-            tool_time = sum(
-                _number(s.get("duration_ms")) for s in row_spans if not s.get("parent_span_id")
+    seen: set[Any] = set()
+    duplicates = 0
+    name = os.fspath(path)
+    for _, row in iter_rows(path, progress=progress):
+        trace_id = row.get("trace_id")
+        if isinstance(trace_id, str):
+            if trace_id in seen:
+                duplicates += 1
+                continue
+            seen.add(trace_id)
+        _add_row(name, row, traces, spans, steps)
+    return _frames(traces, spans, steps, duplicates)
+
+
+def _add_row(
+    name: str,
+    row: dict[str, Any],
+    traces: list[tuple[Any, ...]],
+    spans: list[tuple[Any, ...]],
+    steps: list[tuple[Any, ...]],
+) -> None:
+    """Append one row's run, tool calls and model steps to the three tables."""
+    trace_id = row.get("trace_id")
+    metadata = row.get("metadata") or {}
+    row_spans = [s for s in row.get("spans") or [] if isinstance(s, dict)]
+    row_steps = [s for s in row.get("llm_steps") or [] if isinstance(s, dict)]
+    for span in row_spans:
+        telemetry = span.get("telemetry") or {}
+        user, system = (
+            _number(telemetry.get("user_time_s")),
+            _number(telemetry.get("system_time_s")),
+        )
+        spans.append(
+            (
+                name,
+                trace_id,
+                span.get("span_id"),
+                span.get("parent_span_id"),
+                span.get("tool_name"),
+                span.get("start_ns"),
+                span.get("end_ns"),
+                _number(span.get("duration_ms")),
+                int(_number(span.get("exit_code"))),
+                user,
+                system,
+                user + system,
+                _number(telemetry.get("max_rss_bytes")),
+                _number(telemetry.get("read_bytes")),
+                _number(telemetry.get("write_bytes")),
+                _length(span.get("tool_input")),
+                _length(span.get("tool_output")),
             )
-            task_id = metadata.get("task_id")
-            traces.append(
-                (
-                    name,
-                    trace_id,
-                    row.get("timestamp_utc"),
-                    row.get("model"),
-                    metadata.get("dataset_name"),
-                    task_id if isinstance(task_id, int) else None,
-                    metadata.get("run_id"),
-                    total,
-                    tool_time,
-                    total - tool_time,
-                    tool_time / total if total > 0 else math.nan,
-                    len(row_spans),
-                    len(row_steps),
-                    input_tokens,
-                    output_tokens,
-                    reasoning_chars,
-                    _length(row.get("prompt")),
-                    bool(metadata.get("incomplete", False)),
-                )
+        )
+    input_tokens = output_tokens = 0.0
+    reasoning_chars = 0
+    for step in row_steps:
+        step_in = _optional_int(step.get("input_tokens"))
+        step_out = _optional_int(step.get("output_tokens"))
+        reasoning = _length(step.get("reasoning_content"))
+        input_tokens += 0 if math.isnan(step_in) else step_in
+        output_tokens += 0 if math.isnan(step_out) else step_out
+        reasoning_chars += reasoning
+        steps.append(
+            (
+                name,
+                trace_id,
+                step.get("step_id"),
+                step.get("step_number"),
+                _number(step.get("duration_ms"))
+                if step.get("duration_ms") is not None
+                else math.nan,
+                step_in,
+                step_out,
+                reasoning,
+                _length(step.get("model_output")),
+                len(step.get("tool_calls") or []),
             )
-    return Dataset(
-        pd.DataFrame(traces, columns=list(TRACE_COLUMNS)),
-        pd.DataFrame(spans, columns=list(SPAN_COLUMNS)),
-        pd.DataFrame(steps, columns=list(STEP_COLUMNS)),
+        )
+    total = _number(row.get("total_duration_ms"))
+    tool_time = sum(_number(s.get("duration_ms")) for s in row_spans if not s.get("parent_span_id"))
+    task_id = metadata.get("task_id")
+    error_type = metadata.get("error_type")
+    traces.append(
+        (
+            name,
+            trace_id,
+            row.get("timestamp_utc"),
+            row.get("model"),
+            metadata.get("dataset_name"),
+            task_id if isinstance(task_id, int) else None,
+            metadata.get("run_id"),
+            total,
+            tool_time,
+            total - tool_time,
+            tool_time / total if total > 0 else math.nan,
+            len(row_spans),
+            len(row_steps),
+            input_tokens,
+            output_tokens,
+            reasoning_chars,
+            _length(row.get("prompt")),
+            bool(metadata.get("incomplete", False)),
+            error_type if isinstance(error_type, str) else None,
+            failed_on_infrastructure(metadata),
+        )
     )
 
 
@@ -230,8 +331,18 @@ def _correlation(x: pd.Series, y: pd.Series) -> float | None:
 
 
 def analyze(data: Dataset) -> dict[str, Any]:
-    """Every statistic `agenttrace analyze` reports, as plain data."""
-    traces, spans, steps = data.traces, data.spans, data.steps
+    """Every statistic `agenttrace analyze` reports, as plain data.
+
+    Runs cut short by the model server or by stopping the collector are left out (resume runs
+    those tasks again, and the new run is the one that counts); `left_out` says how many, and how
+    many rows repeated a run already read.
+    """
+    finished = data.without_infrastructure_failures()
+    left_out = {
+        "duplicate_rows": data.duplicates,
+        "infrastructure_failures": len(data.traces) - len(finished.traces),
+    }
+    traces, spans, steps = finished.traces, finished.spans, finished.steps
     total_ms = float(traces["total_duration_ms"].sum())
     tool_ms = float(traces["tool_time_ms"].sum())
     llm_ms = total_ms - tool_ms
@@ -260,6 +371,7 @@ def analyze(data: Dataset) -> dict[str, Any]:
             "tool_spans": int(len(spans)),
             "incomplete_traces": int(traces["incomplete"].sum()) if len(traces) else 0,
         },
+        "left_out": left_out,
         "time_breakdown": {
             "total_s": total_ms / 1000,
             "tool_s": tool_ms / 1000,

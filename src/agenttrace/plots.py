@@ -129,9 +129,14 @@ PLOTS: dict[str, Callable[[Dataset, Axes], None]] = {
 
 
 def render_all(data: Dataset, outdir: str | Path) -> list[Path]:
-    """Write every plot as `<outdir>/<name>.png`; returns the files."""
+    """Write every plot as `<outdir>/<name>.png`; returns the files.
+
+    Like `analyze`, the plots leave out runs cut short by the model server or by stopping the
+    collector: they say nothing about the agent.
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    data = data.without_infrastructure_failures()
     written = []
     for name, draw in PLOTS.items():
         figure, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")

@@ -3,7 +3,8 @@
 Each row becomes the spans it was made from (`rows_to_spans`: same ids, times, attributes), and
 the spans go out over OTLP (HTTP/protobuf or gRPC) in batches. A backend that cannot be reached is
 reported at once, and a backend that stops answering fails the send after the export timeout; no
-call waits forever.
+call waits forever. A run is sent once, however many of the files hold it (rows are keyed by
+`trace_id`: the JSONL and Parquet twins of one collection hold the same runs).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from opentelemetry.exporter.agenttrace import read_rows
@@ -26,7 +27,15 @@ DEFAULT_ENDPOINTS = {"http/protobuf": "http://localhost:4318", "grpc": "http://l
 
 
 class SendError(RuntimeError):
-    """The backend could not be reached or refused the spans."""
+    """The backend could not be reached or refused the spans, or the endpoint is not a URL."""
+
+
+class Sent(NamedTuple):
+    """What a send did: runs and spans exported, and rows skipped as repeats of a sent run."""
+
+    rows: int
+    spans: int
+    duplicates: int = 0
 
 
 def resolve_endpoint(endpoint: str | None, protocol: str) -> str:
@@ -40,14 +49,22 @@ def resolve_endpoint(endpoint: str | None, protocol: str) -> str:
 
 def check_reachable(endpoint: str, timeout: float = 3.0) -> None:
     """Fail fast, with a clear message, when nothing listens at the endpoint."""
-    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    host = parsed.hostname or "localhost"
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    host, port = _host_port(endpoint)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as error:
         raise SendError(f"cannot connect to {endpoint} ({host}:{port}): {error}") from None
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    """The host and port an endpoint URL names; SendError when it names none."""
+    try:
+        parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+        port = parsed.port  # raises for a port out of range or not a number
+    except ValueError as error:
+        raise SendError(f"{endpoint} is not a valid endpoint URL: {error}") from None
+    return parsed.hostname or "localhost", port or (443 if parsed.scheme == "https" else 80)
 
 
 def _resource(row: Mapping[str, Any], overrides: Mapping[str, Any]) -> Resource | None:
@@ -67,12 +84,13 @@ def send_rows(
     batch_size: int = 512,
     resource_attributes: Mapping[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Export the spans of `rows`; returns (rows, spans) sent. Raises SendError."""
+) -> Sent:
+    """Export the spans of `rows`, each run once (by `trace_id`). Raises SendError."""
     check_reachable(endpoint)
     exporter = _otlp_exporter(endpoint, protocol, headers, timeout)
     batch: list[Any] = []
-    sent_rows = sent_spans = 0
+    sent_rows = sent_spans = duplicates = 0
+    seen: set[str] = set()
 
     def flush() -> None:
         nonlocal sent_spans
@@ -85,19 +103,25 @@ def send_rows(
 
     try:
         for row in rows:
-            batch.extend(row_to_spans(row, resource=_resource(row, resource_attributes or {})))
-            sent_rows += 1
             if progress is not None:
                 progress(1)
+            trace_id = row.get("trace_id")
+            if isinstance(trace_id, str):
+                if trace_id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(trace_id)
+            batch.extend(row_to_spans(row, resource=_resource(row, resource_attributes or {})))
+            sent_rows += 1
             if len(batch) >= batch_size:
                 flush()
         flush()
     finally:
         exporter.shutdown()
-    return sent_rows, sent_spans
+    return Sent(sent_rows, sent_spans, duplicates)
 
 
-def send_files(paths: Iterable[str | os.PathLike[str]], **options: Any) -> tuple[int, int]:
+def send_files(paths: Iterable[str | os.PathLike[str]], **options: Any) -> Sent:
     """`send_rows` over the rows of AgentTrace JSONL or Parquet files, streaming."""
 
     def rows() -> Iterable[Mapping[str, Any]]:
