@@ -270,7 +270,7 @@ RELEASE_ROW = {
         "schema_version": "0.3.0",
         "collector_version": "0.3.0",
         "dataset_name": "nl2bash",
-        "source": "epinnock/intercode-nl2bash-curated",
+        "source": "nl2bash",  # the release: source == dataset_name
         "task_id": 17,
         "run_id": "20260328T133144Z",
         "dataset_split": "train",

@@ -5,11 +5,16 @@ and the resource. Tool spans (`execute_tool`) become `spans`, model spans (`chat
 generation operations) become `llm_steps`, everything else (HTTP clients, databases) is skipped.
 Spans made by other GenAI instrumentations are read through the same convention keys, with the
 older names (`gen_ai.usage.prompt_tokens`, ...) as fallbacks.
+
+Whatever the spans carry, the row passes the schema's default check: numbers that cannot be
+(negative durations, token counts or telemetry, non-finite values) are clamped or dropped, and
+run metadata an agent never gave (task id, split, ...) is written as empty, never invented.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -21,6 +26,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 COLLECTOR_VERSION = f"agenttrace-{__version__}"
+#: Metadata key that always names the AgentTrace version that wrote the row, also when the agent
+#: labels its rows with the release's `collector_version` ("0.3.0").
+WRITER_KEY = "agenttrace_version"
+#: A failed tool call's error text in `tool_output` is cut to this many characters.
+ERROR_OUTPUT_LIMIT = 4096
+_TRUNCATED = "…[agenttrace: truncated, original length {n} chars]"
 
 AGENT_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow", "create_agent"})
 STEP_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
@@ -104,8 +115,9 @@ def _arguments_dict(value: Any) -> dict[str, Any]:
     return {} if value is None else {"value": value}
 
 
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _count_or_none(value: Any) -> int | None:
+    """A non-negative integer (a token count), else None (bool is not a count)."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def _output_parts(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -170,20 +182,21 @@ def step_of(
             calls.append(call)
     input_tokens = attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
     if input_tokens is None:
-        input_tokens = attributes.get("gen_ai.usage.prompt_tokens")
+        input_tokens = attributes.get(semconv.GEN_AI_USAGE_PROMPT_TOKENS)
     output_tokens = attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
     if output_tokens is None:
-        output_tokens = attributes.get("gen_ai.usage.completion_tokens")
+        output_tokens = attributes.get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS)
     start, end = span.start_time or 0, span.end_time
     step: dict[str, Any] = {
         "step_id": f"{span.context.span_id:016x}",
-        "step_number": _int_or_none(attributes.get(semconv.STEP_NUMBER)) or number,
+        "step_number": _count_or_none(attributes.get(semconv.STEP_NUMBER)) or number,
         "model_output": "".join(texts) if texts else None,
         "reasoning_content": "".join(reasoning) if reasoning else None,
         "tool_calls": calls or None,
-        "duration_ms": (end - start) / 1e6 if end is not None else 0.0,
-        "input_tokens": _int_or_none(input_tokens),
-        "output_tokens": _int_or_none(output_tokens),
+        # never negative: a foreign span may end before it starts
+        "duration_ms": max(end - start, 0) / 1e6 if end is not None else 0.0,
+        "input_tokens": _count_or_none(input_tokens),
+        "output_tokens": _count_or_none(output_tokens),
     }
     if not strict:
         step["start_ns"] = span.start_time
@@ -202,11 +215,21 @@ def _tool_input(attributes: Mapping[str, Any]) -> str:
 
 
 def _seconds(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else 0.0
+    """A telemetry time: a finite, non-negative float, else 0.0 (NaN fails both comparisons)."""
+    if type(value) is float:
+        return value if 0.0 < value < math.inf else 0.0
+    if type(value) is int:
+        return float(value) if value > 0 else 0.0
+    return 0.0
 
 
 def _bytes(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) else 0
+    """A telemetry byte count: a non-negative int, else 0 (int(nan) would raise)."""
+    if type(value) is int:
+        return value if value > 0 else 0
+    if type(value) is float:
+        return int(value) if 0.0 < value < math.inf else 0
+    return 0
 
 
 def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,16 +243,68 @@ def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _bounded(text: str, limit: int = ERROR_OUTPUT_LIMIT) -> str:
+    """`text` cut to `limit` characters, with a marker that records its original length."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + _TRUNCATED.format(n=len(text))
+
+
+def _raised(span: ReadableSpan) -> tuple[str | None, str | None]:
+    """The type and message of the exception a span recorded last (None, None when none)."""
+    for event in reversed(span.events or ()):
+        if event.name == semconv.EXCEPTION_EVENT:
+            attributes = event.attributes or {}
+            kind = attributes.get(semconv.EXCEPTION_TYPE)
+            message = attributes.get(semconv.EXCEPTION_MESSAGE)
+            return (
+                str(kind) if kind is not None else None,
+                str(message) if message is not None else None,
+            )
+    return None, None
+
+
+def _error_output(
+    span: ReadableSpan, attributes: Mapping[str, Any], content: bool
+) -> tuple[str, str | None]:
+    """The `tool_output` of a failed call that returned nothing, and the type of what it raised.
+
+    The exception lives on the span (status, `exception` event); a 0.3.0 reader sees only
+    `tool_output`, so the error goes there: "Type: message" (already redacted and bounded where
+    the span was made; bounded again here for spans from elsewhere). With content capture off,
+    only the type, since a message can quote the data.
+    """
+    kind, message = _raised(span)
+    if kind is None:
+        error_type = attributes.get(semconv.ERROR_TYPE)
+        kind = error_type if isinstance(error_type, str) else None
+    if not content:
+        return _bounded(kind or ""), kind
+    if message is None and kind is None:
+        return _bounded(span.status.description or ""), None
+    if message is None or message == "":
+        return _bounded(kind or ""), kind
+    return _bounded(f"{kind}: {message}" if kind else message), kind
+
+
 def tool_span_of(
-    span: ReadableSpan, attributes: Mapping[str, Any], parent_tool_id: str | None, strict: bool
+    span: ReadableSpan,
+    attributes: Mapping[str, Any],
+    parent_tool_id: str | None,
+    strict: bool,
+    *,
+    content: bool = True,
 ) -> dict[str, Any]:
-    """One `spans` entry."""
+    """One `spans` entry. `content` False: the run was recorded without content."""
     exit_code = attributes.get(semconv.TOOL_EXIT_CODE)
-    if not isinstance(exit_code, int) or isinstance(exit_code, bool):
+    if type(exit_code) is not int:
         exit_code = 1 if span.status.status_code is StatusCode.ERROR else 0
     output = attributes.get(semconv.GEN_AI_TOOL_CALL_RESULT)
+    error_type: str | None = None
+    if output is None and span.status.status_code is StatusCode.ERROR:
+        output, error_type = _error_output(span, attributes, content)
     start = span.start_time or 0
-    end = span.end_time or start
+    end = max(span.end_time or start, start)
     tool = {
         "span_id": f"{span.context.span_id:016x}",
         "type": "TOOL",
@@ -250,7 +325,25 @@ def tool_span_of(
         tool["tool_call_id"] = str(call_id) if call_id is not None else None
         scope = attributes.get(semconv.TELEMETRY_PEAK_SCOPE)
         tool["max_rss_scope"] = scope if isinstance(scope, str) else None
+        tool["error_type"] = error_type
     return _with_overrides(tool, attributes)
+
+
+def _task_id(value: Any) -> int | str | None:
+    """The row's `task_id`: an int when it is one (also "17" or 17.0), else a string, or None.
+
+    Agents outside the release name tasks as they like ("django__django-11099"); only release
+    rows need an integer, and the validator holds them to that.
+    """
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = value if isinstance(value, str) else str(value)
+    digits = text[1:] if text.startswith("-") else text
+    if digits.isdigit() and digits.isascii() and len(digits) <= 18:
+        return int(text)
+    return text
 
 
 def _metadata(
@@ -269,19 +362,18 @@ def _metadata(
             given[key[len(semconv.METADATA_PREFIX) :]] = value
         elif key.startswith(semconv.METADATA_JSON_PREFIX):
             given[key[len(semconv.METADATA_JSON_PREFIX) :]] = _loads(value)
+    given.pop("schema_version", None)  # the schema this writer writes, whatever the agent says
     metadata: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "collector_version": COLLECTOR_VERSION,
+        "collector_version": str(given.pop("collector_version", "") or COLLECTOR_VERSION),
         "dataset_name": str(given.pop("dataset_name", "") or ""),
         "source": str(given.pop("source", "") or ""),
-        "task_id": given.pop("task_id", None),
+        "task_id": _task_id(given.pop("task_id", None)),
         "run_id": str(given.pop("run_id", "") or ""),
         "dataset_split": str(given.pop("dataset_split", "") or ""),
     }
-    task_id = metadata["task_id"]
-    if isinstance(task_id, str) and task_id.lstrip("-").isdigit():
-        metadata["task_id"] = int(task_id)
     metadata.update(given)
+    metadata[WRITER_KEY] = __version__
     agent_name = root_attributes.get(semconv.GEN_AI_AGENT_NAME)
     if isinstance(agent_name, str):
         metadata.setdefault("agent_name", agent_name)
@@ -389,13 +481,16 @@ def build_row(
         model = next((m for m in candidates if isinstance(m, str) and m), "")
     start = root.start_time or 0
     end = root.end_time if root.end_time is not None else (end_time or start)
+    end = max(end, start)
+    content = attributes.get(semconv.CONTENT_CAPTURED) is not False
     row = {
         "trace_id": hex_trace_id(root),
         "timestamp_utc": iso_utc(start),
         "prompt": prompt,
         "model": str(model),
         "spans": [
-            tool_span_of(s, attrs[span_id], enclosing_tool(s), strict) for _, span_id, s in tools
+            tool_span_of(s, attrs[span_id], enclosing_tool(s), strict, content=content)
+            for _, span_id, s in tools
         ],
         "llm_steps": [
             step_of(s, attrs[span_id], index + 1, strict)

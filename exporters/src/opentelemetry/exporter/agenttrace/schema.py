@@ -4,10 +4,19 @@ One row is one agent run. The contract (key order, types, required metadata) is 
 AgentTrace release's; extensions (a tool call id on spans and tool calls, start times on model
 steps, AgentTrace-specific metadata) are only ever extra keys, which 0.3.0 readers ignore, and
 `strict` writing leaves them out.
+
+Validation has two levels. The default check (structure, types, ids) is what every row from any
+agent must pass: rows of an agent with no dataset, task or split at all are valid rows. The
+release's own rules (its collector label, `source == dataset_name`, split names, its three tools
+and their `kwargs=` inputs, an integer `task_id`, the NL2Bash fixture's sha256) are what consumers
+written against the NL2Bash / MBPP release check; they apply to rows that claim to be release rows
+(`collector_version` "0.3.0" with dataset `nl2bash` or `mbpp`), or to every row under the
+`release` profile.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -86,6 +95,24 @@ PARQUET_COLUMNS: Final = (
 
 ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,239}$")
 SHA256_PATTERN: Final = re.compile(r"^[0-9a-f]{64}$")
+
+#: Validation profiles: `default` holds release rows (see `claims_release`) to the release's
+#: rules and every other row to the structural check; `release` holds every row to both.
+PROFILE_DEFAULT: Final = "default"
+PROFILE_RELEASE: Final = "release"
+PROFILES: Final = (PROFILE_DEFAULT, PROFILE_RELEASE)
+
+#: The release versioned its collector with the schema: the label a release row carries.
+RELEASE_COLLECTOR_VERSION: Final = SCHEMA_VERSION
+#: The release's datasets and the split each was collected from.
+RELEASE_SPLITS: Final = {"nl2bash": "train", "mbpp": "test"}
+#: The release's tools and the one keyword argument each takes (`tool_input` is `kwargs={...}`).
+RELEASE_TOOL_ARGUMENTS: Final = {
+    "bash": "command",
+    "python_interpreter": "code",
+    "final_answer": "answer",
+}
+_KWARGS_PREFIX: Final = "kwargs="
 
 
 @dataclass(frozen=True)
@@ -218,6 +245,7 @@ def _check_step(step: Any, where: str, strict: bool) -> Iterator[tuple[str, str]
 
 
 def _check_metadata(metadata: Any) -> Iterator[tuple[str, str]]:
+    """The structural check of `metadata`: required keys, their types, the schema version."""
     if not isinstance(metadata, Mapping):
         yield "metadata", f"must be an object, got {type(metadata).__name__}"
         return
@@ -229,26 +257,115 @@ def _check_metadata(metadata: Any) -> Iterator[tuple[str, str]]:
             "metadata.schema_version",
             f"must be {SCHEMA_VERSION!r}, got {metadata['schema_version']!r}",
         )
-    if "task_id" in metadata and not _is_int(metadata["task_id"]):
-        yield "metadata.task_id", f"must be an integer, got {metadata['task_id']!r}"
+    task_id = metadata.get("task_id")
+    if task_id is not None and not (_is_int(task_id) or isinstance(task_id, str)):
+        yield "metadata.task_id", f"must be an integer, a string or null, got {task_id!r}"
     for key in ("collector_version", "dataset_name", "source", "run_id", "dataset_split"):
         if key in metadata and not isinstance(metadata[key], str):
             yield f"metadata.{key}", f"must be a string, got {metadata[key]!r}"
-    name = str(metadata.get("dataset_name", "")).lower()
-    if "nl2bash" in name:
-        version = metadata.get("fixture_version")
-        if not isinstance(version, str) or not SHA256_PATTERN.match(version):
-            yield (
-                "metadata.fixture_version",
-                f"NL2Bash rows need the fixture's sha256, got {version!r}",
-            )
 
 
-def validate_row(row: Any, *, strict: bool = False) -> list[Violation]:
+def claims_release(row: Any) -> bool:
+    """Whether `row` labels itself a row of the NL2Bash / MBPP release.
+
+    The label is the release's own: `collector_version` "0.3.0" (AgentTrace writes
+    `agenttrace-<version>` there unless told otherwise) on an `nl2bash` or `mbpp` dataset.
+    """
+    metadata = row.get("metadata") if isinstance(row, Mapping) else None
+    if not isinstance(metadata, Mapping):
+        return False
+    dataset = metadata.get("dataset_name")
+    return (
+        metadata.get("collector_version") == RELEASE_COLLECTOR_VERSION
+        and isinstance(dataset, str)
+        and dataset in RELEASE_SPLITS
+    )
+
+
+def _check_release_metadata(metadata: Any) -> Iterator[tuple[str, str]]:
+    if not isinstance(metadata, Mapping):
+        return  # the structural check has said so
+    get = metadata.get
+    if get("collector_version") != RELEASE_COLLECTOR_VERSION:
+        yield (
+            "metadata.collector_version",
+            f"release rows carry {RELEASE_COLLECTOR_VERSION!r}, got {get('collector_version')!r}",
+        )
+    dataset = get("dataset_name")
+    if not isinstance(dataset, str) or dataset not in RELEASE_SPLITS:
+        yield (
+            "metadata.dataset_name",
+            f"release rows are one of {sorted(RELEASE_SPLITS)}, got {dataset!r}",
+        )
+    elif get("dataset_split") != RELEASE_SPLITS[dataset]:
+        yield (
+            "metadata.dataset_split",
+            f"{dataset} release rows are split {RELEASE_SPLITS[dataset]!r}, "
+            f"got {get('dataset_split')!r}",
+        )
+    if get("source") != dataset:
+        yield "metadata.source", f"release rows have source == dataset_name, got {get('source')!r}"
+    task_id = get("task_id")
+    if "task_id" in metadata and (task_id is None or isinstance(task_id, str)):
+        # other types the structural check has already named
+        yield "metadata.task_id", f"release rows need an integer, got {task_id!r}"
+    version = get("fixture_version")
+    if dataset == "nl2bash" and not (isinstance(version, str) and SHA256_PATTERN.match(version)):
+        yield "metadata.fixture_version", f"NL2Bash rows need the fixture's sha256, got {version!r}"
+
+
+def _release_kwargs(tool_input: str) -> dict[Any, Any] | None:
+    """The literal dict of a `kwargs={...}` input, or None when it is not one."""
+    if not tool_input.startswith(_KWARGS_PREFIX):
+        return None
+    try:
+        value = ast.literal_eval(tool_input[len(_KWARGS_PREFIX) :])
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _check_release_span(span: Any, where: str) -> Iterator[tuple[str, str]]:
+    if not isinstance(span, Mapping):
+        return
+    name = span.get("tool_name")
+    if not isinstance(name, str) or name not in RELEASE_TOOL_ARGUMENTS:
+        yield (
+            f"{where}.tool_name",
+            f"release tools are {sorted(RELEASE_TOOL_ARGUMENTS)}, got {name!r}",
+        )
+        return
+    tool_input = span.get("tool_input")
+    kwargs = _release_kwargs(tool_input) if isinstance(tool_input, str) else None
+    if kwargs is None:
+        yield f"{where}.tool_input", "release inputs are a literal kwargs={...}"
+    elif list(kwargs) != [RELEASE_TOOL_ARGUMENTS[name]]:
+        expected = RELEASE_TOOL_ARGUMENTS[name]
+        got = sorted(map(str, kwargs))
+        yield f"{where}.tool_input", f"{name} takes exactly {expected!r}, got {got}"
+
+
+def _check_release(row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """The release's own rules, on top of the structural check."""
+    yield from _check_release_metadata(row.get("metadata"))
+    spans = row.get("spans")
+    if isinstance(spans, list):
+        for index, span in enumerate(spans):
+            yield from _check_release_span(span, f"spans[{index}]")
+
+
+def validate_row(
+    row: Any, *, strict: bool = False, profile: str = PROFILE_DEFAULT
+) -> list[Violation]:
     """Every way `row` breaks schema 0.3.0 (empty when it is valid).
 
-    `strict` also rejects keys the schema does not name (AgentTrace's extensions).
+    The default profile checks structure, types and ids, and holds rows that claim to be release
+    rows (`claims_release`) to the release's rules too; `profile="release"` holds every row to
+    them. `strict`, with either profile, also rejects keys the schema does not name (AgentTrace's
+    extensions).
     """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown validation profile {profile!r}: use one of {PROFILES}")
     problems: list[tuple[str, str]] = []
     if not isinstance(row, Mapping):
         return [Violation("row", f"must be a JSON object, got {type(row).__name__}")]
@@ -284,4 +401,6 @@ def validate_row(row: Any, *, strict: bool = False) -> list[Violation]:
                 problems.extend(_check_step(step, f"llm_steps[{index}]", strict))
     if "metadata" in row:
         problems.extend(_check_metadata(row["metadata"]))
+    if profile == PROFILE_RELEASE or claims_release(row):
+        problems.extend(_check_release(row))
     return [Violation(field, message) for field, message in problems]

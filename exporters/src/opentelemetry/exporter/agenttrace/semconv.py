@@ -38,6 +38,9 @@ GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
 GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+# Deprecated names older GenAI instrumentations still emit (read as fallbacks, never written).
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
 
 # Well-known values of gen_ai.operation.name and gen_ai.tool.type.
 OPERATION_INVOKE_AGENT: Final = "invoke_agent"
@@ -47,6 +50,17 @@ TOOL_TYPE_FUNCTION: Final = "function"
 
 # --- Other OpenTelemetry conventions --------------------------------------------------------------
 ERROR_TYPE: Final = "error.type"
+# The `exception` span event (Span.record_exception) and its attributes.
+EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+EXCEPTION_ESCAPED: Final = "exception.escaped"
+# The instrumentation scope of the spans agenttrace itself starts.
+INSTRUMENTATION_SCOPE: Final = "agenttrace"
+# Not attributes: what a redaction hook is told it is looking at for a span's name and status.
+SPAN_NAME: Final = "otel.span.name"
+STATUS_DESCRIPTION: Final = "otel.status_description"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 HOST_CPU_MODEL_NAME: Final = "host.cpu.model.name"
