@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -290,6 +291,18 @@ def test_phoenix_receives_sent_runs(phoenix, recorded, protocol: str) -> None:  
     _check_in_phoenix(phoenix, project, _rows(source))
 
 
+def _rotel_env() -> dict[str, str]:
+    """rotel-agent embeds this Python's libpython; a Python not installed system-wide (pyenv)
+    keeps it in its own LIBDIR, which the loader must be told about."""
+    env = _env()
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            part for part in (libdir, env.get("LD_LIBRARY_PATH")) if part
+        )
+    return env
+
+
 def test_phoenix_through_a_rotel_collector_hop(phoenix, recorded) -> None:  # type: ignore[no-untyped-def]
     import rotel
 
@@ -312,7 +325,7 @@ def test_phoenix_through_a_rotel_collector_hop(phoenix, recorded) -> None:  # ty
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=_env(),
+        env=_rotel_env(),
     )
     try:
         deadline = time.monotonic() + 20
