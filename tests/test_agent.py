@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from agenttrace import fixture
-from agenttrace.collect import finished_task_ids
-from agenttrace.scripted_server import ScriptedModelServer, ScriptResponder
-from agenttrace.tasks import TaskError, load_tasks, scripted_steps
+from agenttrace.collection import fixture
+from agenttrace.collection.collect import finished_task_ids
+from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptResponder
+from agenttrace.collection.tasks import TaskError, load_tasks, scripted_steps
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).with_name("agenttrace")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agenttrace.analysis import analyze, load
-from agenttrace.plots import PLOTS, render_all
+from agenttrace.analysis.dataset import analyze, load
+from agenttrace.analysis.plots import PLOTS, render_all
 
 MiB = 2**20
 SCRIPT = Path(sys.executable).with_name("agenttrace")

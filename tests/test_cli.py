@@ -38,7 +38,7 @@ def test_demo_runs_every_bundled_task_and_writes_valid_files(tmp_path: Path) -> 
     rows_file = out_dir / "demo.jsonl"
     assert str(rows_file.resolve()) in result.stdout
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
-    from agenttrace.tasks import load_tasks
+    from agenttrace.collection.tasks import load_tasks
 
     expected = [(t.dataset, t.task_id) for d in ("nl2bash", "mbpp") for t in load_tasks(d)]
     assert [(r["metadata"]["dataset_name"], r["metadata"]["task_id"]) for r in rows] == expected

@@ -15,9 +15,9 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-from agenttrace.reference_agent import RunResult
-from agenttrace.scripted_server import ScriptedModelServer, ScriptResponder
-from agenttrace.tasks import Task, scripted_steps
+from agenttrace.collection.reference_agent import RunResult
+from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptResponder
+from agenttrace.collection.tasks import Task, scripted_steps
 
 SCRIPT = Path(sys.executable).with_name("agenttrace")
 
@@ -117,17 +117,17 @@ def test_resume_retries_runs_cut_short_and_only_those(tmp_path: Path) -> None:
         _row(6, stop_reason="final_answer"),  # ... and the retry finished
         _row(7, incomplete=True),
     ]
-    from agenttrace.collect import finished_task_ids
+    from agenttrace.collection.collect import finished_task_ids
 
     path = _write_jsonl(tmp_path / "runs.jsonl", rows)
     assert finished_task_ids(path, "mbpp") == {0, 5, 6}
-    from agenttrace.collect import task_ids
+    from agenttrace.collection.collect import task_ids
 
     assert task_ids(path, "mbpp") == ({0, 5, 6}, {1, 2, 3, 4, 7})
 
 
 def test_every_retried_error_name_is_an_openai_api_error() -> None:
-    from agenttrace.collect import FATAL_ERRORS, MODEL_SERVER_ERRORS
+    from agenttrace.collection.collect import FATAL_ERRORS, MODEL_SERVER_ERRORS
 
     for name in MODEL_SERVER_ERRORS:
         assert issubclass(getattr(openai, name), openai.APIError), name
@@ -159,7 +159,7 @@ def _error(cls: type[Exception], message: str = "failed") -> Exception:
 def test_collect_goes_on_past_a_failed_run_and_stops_when_nothing_can_succeed(
     tmp_path: Path,
 ) -> None:
-    from agenttrace.collect import CollectAborted, collect
+    from agenttrace.collection.collect import CollectAborted, collect
 
     tasks = [Task("mbpp", i, f"task {i}", "mbpp", "test") for i in range(4)]
     agent = _FailingAgent({1: _error(openai.RateLimitError)})
@@ -221,7 +221,7 @@ def test_collect_marks_server_errors_retries_them_and_says_how_many(
         (2, "final_answer"),
     ]
 
-    from agenttrace.analysis import analyze, load
+    from agenttrace.analysis.dataset import analyze, load
 
     result = analyze(load([tmp_path / "runs.jsonl", tmp_path / "runs.parquet"]))
     assert result["counts"]["traces"] == 2  # the retry counts, the failed run does not

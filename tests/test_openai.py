@@ -12,8 +12,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import agenttrace
 from agenttrace import semconv
-from agenttrace._openai import _StepAccumulator
-from agenttrace.scripted_server import ScriptedModelServer, ScriptResponder
+from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptResponder
+from agenttrace.integrations.openai import _StepAccumulator
 
 PROMPT = "List the files in /testbed"
 SCRIPT = {

@@ -24,14 +24,14 @@ import agenttrace
 from agenttrace import semconv
 from agenttrace._redacting import RedactingSpanProcessor
 from agenttrace._redaction import Redactor
-from agenttrace.reference_agent import (
+from agenttrace.collection.reference_agent import (
     BASH_ENV_ALLOWED,
     AgentConfig,
     ReferenceAgent,
     tool_environment,
 )
-from agenttrace.scripted_server import ScriptedModelServer, ScriptResponder
-from agenttrace.tasks import Task
+from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptResponder
+from agenttrace.collection.tasks import Task
 
 HOME = os.path.expanduser("~")
 REDACTED = "[REDACTED]"

@@ -402,7 +402,7 @@ def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:  # ty
 
 @linux_only
 def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:  # type: ignore[no-untyped-def]
-    from agenttrace import _spawner
+    from agenttrace.tools import _spawner
 
     @agenttrace.tool
     def echo(word: str) -> str:

@@ -24,9 +24,9 @@ from agenttrace._invocations import (
     tool_call,
     using_call_id,
 )
-from agenttrace._openai import instrument_openai, uninstrument_openai
-from agenttrace._subprocess import Popen, run
 from agenttrace._telemetry import Telemetry, maxrss_to_bytes
+from agenttrace.integrations.openai import instrument_openai, uninstrument_openai
+from agenttrace.tools.subprocess import Popen, run
 from agenttrace.version import __version__
 
 
@@ -36,7 +36,7 @@ def load(paths, *, progress=None):  # type: ignore[no-untyped-def]
     Returns a `Dataset` with `traces` (one row per run), `spans` (one per tool call, telemetry
     flattened) and `steps` (one per model step). pandas is imported only when this is called.
     """
-    from agenttrace.analysis import load as load_files
+    from agenttrace.analysis.dataset import load as load_files
 
     return load_files(paths, progress=progress)
 

@@ -150,7 +150,7 @@ def _total_for(path: Path) -> int:
 
 def _build_fixture(root: Path) -> Path:
     """The NL2Bash fixture under `root`, built there unless it is there already."""
-    from agenttrace import fixture
+    from agenttrace.collection import fixture
 
     if fixture.check(root)[0]:
         return root
@@ -165,7 +165,7 @@ def _build_fixture(root: Path) -> Path:
 
 def _fixture_build(root: Path) -> str:
     """`fixture.build(root)`, or exit 1 saying why the fixture cannot be built there."""
-    from agenttrace import fixture
+    from agenttrace.collection import fixture
 
     try:
         return fixture.build(root)
@@ -193,7 +193,7 @@ def _run_collection(
     agent: Any, tasks: list[Any], output: Path, *, resume: bool, run_id: str | None, label: str
 ) -> Any:
     """Run tasks with a progress bar; Ctrl-C keeps every finished row and exits 130."""
-    from agenttrace.collect import collect
+    from agenttrace.collection.collect import collect
 
     try:
         with _progress(label, len(tasks)) as advance:
@@ -269,9 +269,9 @@ def demo(output_dir: Path, stream: bool, force: bool) -> None:
     import openai
 
     import agenttrace
-    from agenttrace.reference_agent import AgentConfig, ReferenceAgent
-    from agenttrace.scripted_server import ScriptedModelServer, ScriptResponder
-    from agenttrace.tasks import DATASETS, load_tasks, scripted_steps
+    from agenttrace.collection.reference_agent import AgentConfig, ReferenceAgent
+    from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptResponder
+    from agenttrace.collection.tasks import DATASETS, load_tasks, scripted_steps
 
     for path in outputs:
         path.unlink(missing_ok=True)  # with --force: each demo starts its files afresh
@@ -392,9 +392,9 @@ def collect(
     import openai
 
     import agenttrace
-    from agenttrace.collect import CollectAborted
-    from agenttrace.reference_agent import AgentConfig, ReferenceAgent
-    from agenttrace.tasks import TaskError, load_tasks
+    from agenttrace.collection.collect import CollectAborted
+    from agenttrace.collection.reference_agent import AgentConfig, ReferenceAgent
+    from agenttrace.collection.tasks import TaskError, load_tasks
 
     try:
         tasks = load_tasks(dataset, source, limit=limit)
@@ -473,10 +473,10 @@ def replay(source: Path, output: Path | None, fixture_dir: Path | None, force: b
     from opentelemetry.exporter.agenttrace import read_rows
 
     import agenttrace
-    from agenttrace.collect import CollectAborted
-    from agenttrace.reference_agent import AgentConfig, ReferenceAgent
-    from agenttrace.scripted_server import ScriptedModelServer, replay_responder
-    from agenttrace.tasks import NL2BASH, Task
+    from agenttrace.collection.collect import CollectAborted
+    from agenttrace.collection.reference_agent import AgentConfig, ReferenceAgent
+    from agenttrace.collection.scripted_server import ScriptedModelServer, replay_responder
+    from agenttrace.collection.tasks import NL2BASH, Task
 
     rows = list(read_rows(source))
     if not rows:
@@ -568,7 +568,7 @@ def send(
 
     A run held by more than one file (a JSONL file and its Parquet twin) is sent once.
     """
-    from agenttrace.send import SendError, resolve_endpoint, send_files
+    from agenttrace.collection.send import SendError, resolve_endpoint, send_files
 
     protocol = protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     if protocol not in ("http/protobuf", "grpc"):
@@ -615,7 +615,7 @@ def _rows_in(path: Path) -> int:
 
 def _load_each(files: tuple[Path, ...]) -> list[Any]:
     """Each file as a Dataset, with a progress bar (malformed data: one-line error, exit 1)."""
-    from agenttrace.analysis import load_file
+    from agenttrace.analysis.dataset import load_file
 
     total = sum(_total_for(path) for path in files)
     with _progress("reading", total) as advance:
@@ -728,8 +728,8 @@ def analyze(files: tuple[Path, ...], as_json: bool) -> None:
     """
     import json
 
-    from agenttrace.analysis import analyze as analyze_data
-    from agenttrace.analysis import combine
+    from agenttrace.analysis.dataset import analyze as analyze_data
+    from agenttrace.analysis.dataset import combine
 
     datasets = _load_each(files)
     results: dict[str, Any] = {
@@ -758,8 +758,8 @@ def analyze(files: tuple[Path, ...], as_json: bool) -> None:
 def plots(files: tuple[Path, ...], outdir: Path) -> None:
     """Render plots of AgentTrace files as PNGs (headless)."""
     _make_dir(outdir, "the plot directory")  # before the slow reading: a failure is immediate
-    from agenttrace.analysis import combine
-    from agenttrace.plots import render_all
+    from agenttrace.analysis.dataset import combine
+    from agenttrace.analysis.plots import render_all
 
     data = combine(_load_each(files))
     for path in render_all(data, outdir):
@@ -771,7 +771,7 @@ def plots(files: tuple[Path, ...], outdir: Path) -> None:
 @click.option("--check", is_flag=True, help="Verify ROOT instead of building it.")
 def fixture_command(root: Path, check: bool) -> None:
     """Build (or --check) the deterministic NL2Bash file-system fixture under ROOT."""
-    from agenttrace import fixture
+    from agenttrace.collection import fixture
 
     if check:
         ok, digest = fixture.check(root)

@@ -17,9 +17,9 @@ import threading
 import time
 from typing import Any
 
-from agenttrace import _spawner
 from agenttrace._invocations import ToolCall, current_tool_call
 from agenttrace._telemetry import OWN_PEAK, ChildUsage
+from agenttrace.tools import _spawner
 
 _HAS_WAIT4 = hasattr(os, "wait4")
 
@@ -105,8 +105,8 @@ def run(
     On timeout the child is killed (its whole process group when `start_new_session=True`, so a
     shell's own children die with it), reaped and measured, then `TimeoutExpired` is raised.
     Inside a tool call measured with the precise method, on Linux, the child is started by the
-    spawner helper (see `agenttrace._spawner`), so its peak RSS is its own; calls using options the
-    helper does not handle go through `subprocess` as usual.
+    spawner helper (see `agenttrace.tools._spawner`), so its peak RSS is its own; calls using
+    options the helper does not handle go through `subprocess` as usual.
     """
     call = current_tool_call()
     if (

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from opentelemetry.exporter.agenttrace import iter_rows
 
-from agenttrace.collect import failed_on_infrastructure
+from agenttrace.collection.collect import failed_on_infrastructure
 
 TRACE_COLUMNS = (
     "file",
