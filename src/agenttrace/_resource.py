@@ -6,10 +6,10 @@ failure to read one leaves it out rather than failing configuration.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
-import sys
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import semconv
@@ -60,20 +60,38 @@ def _hardware() -> dict[str, Any]:
     return attributes
 
 
+# What the SDK's process detector reports that a dataset must not carry: the executable's host
+# path, the command line (it may hold secrets), the user and pids.
+_RUNTIME_KEYS = ("process.runtime.name", "process.runtime.version", "process.runtime.description")
+
+
+def _sdk_detected() -> dict[str, Any]:
+    """OS and runtime attributes from the SDK's own detectors (each may fail: then left out)."""
+    from opentelemetry.sdk.resources import OsResourceDetector, ProcessResourceDetector
+
+    attributes: dict[str, Any] = {}
+    with contextlib.suppress(Exception):  # a detector that fails leaves its attributes out
+        attributes.update(OsResourceDetector().detect().attributes)
+    with contextlib.suppress(Exception):
+        process = ProcessResourceDetector().detect().attributes
+        attributes.update({key: process[key] for key in _RUNTIME_KEYS if key in process})
+    return attributes
+
+
 def detect() -> dict[str, Any]:
-    """Host, OS, runtime and hardware attributes of this process."""
+    """Host, OS, runtime and hardware attributes of this process.
+
+    OS and runtime come from the SDK's detectors; host name and architecture (the SDK's host
+    detector is private), the OS description and the hardware figures are read here.
+    """
     machine = platform.machine().lower()
     attributes: dict[str, Any] = {
         "host.name": socket.gethostname(),
         "host.arch": _ARCH.get(machine, machine),
-        "os.type": sys.platform if sys.platform != "win32" else "windows",
         "os.description": platform.platform(),
-        "os.version": platform.release(),
-        "process.runtime.name": sys.implementation.name,
-        "process.runtime.version": platform.python_version(),
-        "process.runtime.description": sys.version,
         "telemetry.distro.name": "agenttrace",
         "telemetry.distro.version": __version__,
     }
+    attributes.update(_sdk_detected())
     attributes.update(_hardware())
     return attributes

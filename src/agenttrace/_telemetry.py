@@ -13,8 +13,8 @@ Two methods, one object each, chosen by configuration and recorded on every tool
   RUSAGE_CHILDREN deltas for CPU and block I/O (blocks x 512), and the larger of the two
   `ru_maxrss` lifetime peaks (KiB on Linux, so x 1024; bytes on macOS). Reproducible but coarse.
 
-A probe costs a few microseconds (two or four `getrusage` calls and one small write); the
-per-probe costs are in shared/notes/telemetry-costs.md.
+A probe costs a few microseconds (two or four `getrusage` calls and one small write);
+`benchmarks/bench_overhead.py` measures each method against a bare span.
 """
 
 from __future__ import annotations

@@ -293,8 +293,10 @@ def _resource_classes() -> tuple[type, type]:
 def instrument_openai(client: Any = None, *, provider: str = "openai") -> Any:
     """Trace chat completions of `client` (an `openai.OpenAI` or `AsyncOpenAI`), or of every client.
 
-    Returns the client. Calling it twice is harmless. `provider` is recorded as
-    `gen_ai.provider.name` (the conventions' value for the OpenAI API is "openai").
+    With a client, patches that client and returns it (so `client = instrument_openai(OpenAI())`
+    reads naturally); with none, patches the `openai` classes for every client in the process and
+    returns None. Calling it twice is harmless. `provider` is recorded as `gen_ai.provider.name`
+    (the conventions' value for the OpenAI API is "openai").
     """
     sync_class, async_class = _resource_classes()
     if client is None:

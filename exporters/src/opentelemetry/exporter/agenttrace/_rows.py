@@ -1,4 +1,4 @@
-"""Spans -> one AgentTrace row: the mapping DESIGN.md states, in one place.
+"""Spans -> one AgentTrace row: the mapping the README's "AgentTrace files" section states.
 
 Input is the run's root span (an `invoke_agent` or workflow span), every finished span below it,
 and the resource. Tool spans (`execute_tool`) become `spans`, model spans (`chat` and the other
