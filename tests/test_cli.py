@@ -103,13 +103,13 @@ def test_convert_jsonl_parquet_jsonl(tmp_path: Path) -> None:
 
     source = _release_file(tmp_path, rows=20)
     parquet = tmp_path / "out.parquet"
-    result = _cli("convert", str(source), str(parquet))
+    result = _cli("convert", str(source), "-o", str(parquet))
     assert result.returncode == 0, result.stderr
     assert "20 rows written" in result.stdout
     frame = pd.read_parquet(parquet)
     assert len(frame) == 20 and set(frame["raw_file"]) == {"release.jsonl"}
     back = tmp_path / "back.jsonl"
-    assert _cli("convert", str(parquet), str(back)).returncode == 0
+    assert _cli("convert", str(parquet), "-o", str(back)).returncode == 0
     assert [json.loads(line) for line in back.read_text().splitlines()] == [
         json.loads(line) for line in source.read_text().splitlines()
     ]
@@ -121,14 +121,14 @@ def test_convert_failures_leave_nothing_behind(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text(source.read_text() + "{not json}\n" + source.read_text())
     target = tmp_path / "out.parquet"
-    result = _cli("convert", str(broken), str(target))
+    result = _cli("convert", str(broken), "-o", str(target))
     assert result.returncode == 1 and "line 4" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jsonl", "release.jsonl"]
     target.write_text("existing")
-    assert _cli("convert", str(source), str(target)).returncode == 2  # needs --force
+    assert _cli("convert", str(source), "-o", str(target)).returncode == 2  # needs --force
     assert target.read_text() == "existing"
-    assert _cli("convert", str(source), str(tmp_path / "out.csv")).returncode == 2
-    assert _cli("convert", "--force", str(source), str(target)).returncode == 0
+    assert _cli("convert", str(source), "-o", str(tmp_path / "out.csv")).returncode == 2
+    assert _cli("convert", "--force", str(source), "-o", str(target)).returncode == 0
 
 
 def test_demo_also_sends_spans_over_otlp_when_asked(tmp_path: Path) -> None:

@@ -206,7 +206,7 @@ def test_collect_marks_server_errors_retries_them_and_says_how_many(
 ) -> None:  # type: ignore[no-untyped-def]
     failed = _collect(tmp_path, model_server.base_url, "error-500", "-n", "1")
     line = _one_line_error(failed)
-    assert "1 runs failed on the model server (1 InternalServerError" in line
+    assert "1 run failed on the model server (1 InternalServerError" in line
     assert "run the same command again to retry them" in line
     (row,) = _rows(tmp_path / "runs.jsonl")
     assert row["metadata"]["error_type"] == "InternalServerError"
@@ -319,11 +319,11 @@ def test_demo_refuses_to_overwrite_an_earlier_demo_without_force(tmp_path: Path)
 
 def test_convert_rejects_a_row_that_fails_validation(tmp_path: Path) -> None:
     source = _write_jsonl(tmp_path / "in.jsonl", [*_release_rows(2), {"a": 1}])
-    result = _cli(tmp_path, "convert", str(source), str(tmp_path / "out.parquet"))
+    result = _cli(tmp_path, "convert", str(source), "-o", str(tmp_path / "out.parquet"))
     line = _one_line_error(result)
     assert f"{source}:line 3: trace_id: missing" in line
     parquet = _write_parquet(tmp_path / "bad.parquet", [{"a": 1}])
-    result = _cli(tmp_path, "convert", str(parquet), str(tmp_path / "out.jsonl"))
+    result = _cli(tmp_path, "convert", str(parquet), "-o", str(tmp_path / "out.jsonl"))
     assert f"{parquet}:row 1: " in _one_line_error(result)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
         "bad.parquet",
@@ -345,8 +345,8 @@ def blocker(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "command",
     [
-        ["convert", "{rows}", "{blocked}/out.parquet"],
-        ["plots", "{rows}", "--outdir", "{blocked}/plots"],
+        ["convert", "{rows}", "-o", "{blocked}/out.parquet"],
+        ["plots", "{rows}", "--output-dir", "{blocked}/plots"],
         ["replay", "{rows}", "-o", "{blocked}/replay.jsonl"],
         ["fixture", "{blocked}/fixture"],
         ["demo", "-o", "{blocked}/demo"],
@@ -377,7 +377,7 @@ def test_an_unusable_target_is_a_one_line_error(
 
 
 def _group_raising(error: Exception) -> click.Group:
-    from agenttrace.cli import _Commands
+    from agenttrace.cli._app import Commands as _Commands
 
     @click.group(cls=_Commands)
     def group() -> None:
