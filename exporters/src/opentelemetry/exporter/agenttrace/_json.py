@@ -25,7 +25,8 @@ from typing import Any
 
 try:
     import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency, but stay usable without it
+except ImportError:  # the `fast` extra: without it the standard library writes the same JSON
+    # Callers test `orjson is not None`; the checker knows only the module type, so it objects.
     orjson = None  # type: ignore[assignment]
 
 #: Containers nested deeper than this are cut (orjson's own limit is 254).
@@ -96,8 +97,8 @@ def json_safe(value: Any, depth: int = 0, parents: frozenset[int] = frozenset())
         number = int.__int__(value)
         return number if _INT_MIN <= number <= _INT_MAX else str(number)
     if isinstance(value, float):
-        number = float.__float__(value)
-        return number if math.isfinite(number) else None
+        real = float.__float__(value)
+        return real if math.isfinite(real) else None
     if not isinstance(value, (Mapping, list, tuple, set, frozenset)):
         return _object_text(value)
     if id(value) in parents:

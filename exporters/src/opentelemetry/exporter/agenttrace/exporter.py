@@ -6,19 +6,21 @@ Two ways in, one assembler and one set of files behind them:
   end, in the thread that ends them. No queue or timer sits between a run's root ending and its
   row being a whole line in the JSONL file, so a burst of any size loses nothing and a process
   killed afterwards keeps the row.
-* `AgentTraceSpanExporter` is the plain `SpanExporter` for zero-code use
-  (`OTEL_TRACES_EXPORTER=agenttrace opentelemetry-instrument python app.py`). The SDK then puts
-  its BatchSpanProcessor in front, so rows reach the file only after that processor's delay. That
-  processor drops spans when its queue is full (2,048 by default): the exporter shares the GIL
-  with the threads producing spans, so in a burst it cannot drain faster than they fill. Unless
-  `OTEL_BSP_MAX_QUEUE_SIZE` is set, constructing the exporter raises that default to
-  `ZERO_CODE_QUEUE_SIZE`, so a burst waits in memory instead of being dropped.
+* `AgentTraceSpanExporter` is the plain `SpanExporter`, for zero-code use
+  (`OTEL_TRACES_EXPORTER=agenttrace opentelemetry-instrument python app.py`) and for any
+  pipeline of your own. In zero-code mode our configurator (`configurator.py`) hands it to an
+  `AgentTraceSpanProcessor` sharing its files instead of the SDK's BatchSpanProcessor, whose
+  queue (2,048 spans by default) would drop spans in a burst; nothing else in the process is
+  touched, so every other BatchSpanProcessor keeps the user's settings. Put behind a
+  BatchSpanProcessor of your own, rows reach the file after that processor's delay, and a burst
+  beyond its queue is dropped by it.
 
 Neither raises into the SDK: a failure is logged and counted in `stats`.
 
 Environment (zero-code mode, or arguments left as None):
 `AGENTTRACE_OUTPUT` (JSONL path; default `agenttrace-output/agenttrace-<UTC time>-<pid>.jsonl`),
-`AGENTTRACE_FORMAT` (`jsonl`, `parquet` or `jsonl,parquet`, the default; JSONL is always written),
+`AGENTTRACE_FORMAT` (`jsonl`, `parquet` or `jsonl,parquet`, the default; JSONL is always written;
+without pyarrow, the `parquet` extra, only JSONL is written and a warning says so once),
 `AGENTTRACE_FSYNC` (fsync every row), `AGENTTRACE_STRICT` (pure schema 0.3.0, no extensions).
 """
 
@@ -36,11 +38,13 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.exporter.agenttrace._assembler import AssemblerStats, TraceAssembler
 from opentelemetry.exporter.agenttrace.files import (
+    PARQUET_EXTRA_HINT,
     JsonlWriter,
     ParquetWriter,
     iter_jsonl_prefix,
     live_writers,
     mirrored_bytes,
+    parquet_available,
     remove_stale_partials,
 )
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -52,13 +56,40 @@ ENV_OUTPUT = "AGENTTRACE_OUTPUT"
 ENV_FORMAT = "AGENTTRACE_FORMAT"
 ENV_FSYNC = "AGENTTRACE_FSYNC"
 ENV_STRICT = "AGENTTRACE_STRICT"
-ENV_BSP_QUEUE = "OTEL_BSP_MAX_QUEUE_SIZE"
-#: The BatchSpanProcessor queue size the exporter asks for unless the user chose one.
-ZERO_CODE_QUEUE_SIZE = 1_000_000
+
+
+# The same rule as agenttrace's own switches: unset or empty is off (these default off), and a
+# set value is on unless it says otherwise.
+_FALSE = frozenset({"0", "false", "no", "off", "none", "no_content"})
 
 
 def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    raw = os.environ.get(name, "").strip().lower()
+    return bool(raw) and raw not in _FALSE
+
+
+_warned_no_pyarrow = False
+
+
+def _wants_parquet(parquet: bool | None) -> bool:
+    """Whether to write the Parquet twin: asked for in code, pyarrow is required (a clear
+    ImportError); by default or `AGENTTRACE_FORMAT`, it is skipped without pyarrow, said once."""
+    global _warned_no_pyarrow
+    if parquet is not None:
+        if parquet and not parquet_available():
+            raise ImportError(f"parquet=True needs pyarrow: {PARQUET_EXTRA_HINT}")
+        return parquet
+    if "parquet" not in os.environ.get(ENV_FORMAT, "jsonl,parquet").lower():
+        return False
+    if parquet_available():
+        return True
+    if not _warned_no_pyarrow:
+        _warned_no_pyarrow = True
+        _logger.warning(
+            "agenttrace: writing JSONL only: the Parquet twin needs pyarrow (%s)",
+            PARQUET_EXTRA_HINT,
+        )
+    return False
 
 
 def default_output_path() -> Path:
@@ -86,9 +117,7 @@ class RowFiles:
     ) -> None:
         if path is None:
             path = os.environ.get(ENV_OUTPUT, "").strip() or default_output_path()
-        if parquet is None:
-            formats = os.environ.get(ENV_FORMAT, "jsonl,parquet").lower()
-            parquet = "parquet" in formats
+        parquet = _wants_parquet(parquet)
         self.jsonl_path = Path(path)
         self.parquet_path = self.jsonl_path.with_suffix(".parquet") if parquet else None
         self.errors = 0
@@ -234,11 +263,14 @@ class _Base:
         fsync: bool | None = None,
         strict: bool | None = None,
         max_spans: int = 500_000,
+        files: RowFiles | None = None,
     ) -> None:
-        self.files = RowFiles(path, parquet=parquet, fsync=fsync)
+        self.files = RowFiles(path, parquet=parquet, fsync=fsync) if files is None else files
+        self._strict = _env_flag(ENV_STRICT) if strict is None else strict
+        self._max_spans = max_spans
         self._assembler = TraceAssembler(
             self.files.write,
-            strict=_env_flag(ENV_STRICT) if strict is None else strict,
+            strict=self._strict,
             sees_starts=self._sees_starts,
             max_spans=max_spans,
         )
@@ -277,8 +309,6 @@ class AgentTraceSpanExporter(_Base, SpanExporter):
         max_spans: int = 500_000,
     ) -> None:
         super().__init__(path, parquet=parquet, fsync=fsync, strict=strict, max_spans=max_spans)
-        # Read by the BatchSpanProcessor the SDK builds around this exporter right after it.
-        os.environ.setdefault(ENV_BSP_QUEUE, str(ZERO_CODE_QUEUE_SIZE))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down:
@@ -296,6 +326,15 @@ class AgentTraceSpanProcessor(_Base, SpanProcessor):
     """A synchronous SpanProcessor writing each run's row the moment the run is whole."""
 
     _sees_starts = True
+
+    @classmethod
+    def for_exporter(cls, exporter: AgentTraceSpanExporter) -> AgentTraceSpanProcessor:
+        """A processor writing the exporter's rows to the exporter's files, with its settings.
+
+        What the zero-code configurator installs in place of a BatchSpanProcessor around the
+        exporter the SDK built; the exporter itself is then left unused.
+        """
+        return cls(files=exporter.files, strict=exporter._strict, max_spans=exporter._max_spans)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._shut_down:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import importlib.util
 import logging
 import os
 import re
@@ -26,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from opentelemetry.exporter.agenttrace import _json
 from opentelemetry.exporter.agenttrace.schema import (
@@ -41,6 +42,37 @@ _logger = logging.getLogger(__name__)
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+#: How to get Parquet support, named in every error about it.
+PARQUET_EXTRA_HINT = (
+    "install the 'parquet' extra: pip install 'opentelemetry-exporter-agenttrace[parquet]'"
+)
+
+
+def parquet_available() -> bool:
+    """Whether pyarrow can be imported, without importing it (it is a large, optional import)."""
+    try:
+        return importlib.util.find_spec("pyarrow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_pyarrow() -> Any:
+    """pyarrow, or an ImportError that says how to get it: only Parquet needs it."""
+    try:
+        import pyarrow
+    except ImportError as exc:
+        raise ImportError(f"AgentTrace Parquet files need pyarrow: {PARQUET_EXTRA_HINT}") from exc
+    return pyarrow
+
+
+def require_pyarrow_parquet() -> Any:
+    """pyarrow.parquet, or an ImportError that says how to get it."""
+    require_pyarrow()
+    import pyarrow.parquet
+
+    return pyarrow.parquet
 
 
 class AgentTraceFileError(ValueError):
@@ -282,7 +314,7 @@ _FLOAT_COLUMNS = frozenset({"total_duration_ms"})
 
 
 def _typed_record(record: dict[str, Any]) -> dict[str, Any]:
-    typed = {}
+    typed: dict[str, Any] = {}
     for name, value in record.items():
         if name in _INT_COLUMNS:
             typed[name] = value if _is_int64(value) else None
@@ -310,7 +342,7 @@ def _column_number(value: Any) -> float | int | None:
         return None
 
 
-def _is_int64(value: Any) -> bool:
+def _is_int64(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < 1 << 63
 
 
@@ -329,7 +361,7 @@ def record_to_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def parquet_schema() -> Any:
-    import pyarrow as pa
+    pa = require_pyarrow()
 
     return pa.schema(
         [
@@ -450,7 +482,7 @@ def live_writers(path: str | os.PathLike[str]) -> int:
 
 def mirrored_bytes(path: str | os.PathLike[str]) -> int:
     """How many bytes of its JSONL file the Parquet file at `path` mirrors (-1: unknown)."""
-    import pyarrow.parquet as pq
+    pq = require_pyarrow_parquet()
 
     try:
         metadata = pq.read_metadata(path).metadata or {}
@@ -460,7 +492,7 @@ def mirrored_bytes(path: str | os.PathLike[str]) -> int:
 
 
 def _concat_tables(tables: list[Any], schema: Any) -> Any:
-    import pyarrow as pa
+    pa = require_pyarrow()
 
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
@@ -482,8 +514,8 @@ class ParquetWriter:
         row_group_size: int = 1000,
         row_group_bytes: int = 16 << 20,
     ) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        pa = require_pyarrow()
+        pq = require_pyarrow_parquet()
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -560,7 +592,7 @@ class ParquetWriter:
         return _concat_tables(tables, self._schema)
 
     def _table_of(self, records: list[dict[str, Any]]) -> Any:
-        import pyarrow as pa
+        pa = require_pyarrow()
 
         columns = {name: [record[name] for record in records] for name in self._schema.names}
         return pa.Table.from_pydict(columns, schema=self._schema)
@@ -723,7 +755,7 @@ def iter_parquet(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, row) for each row of an AgentTrace Parquet file, one batch at a time."""
-    import pyarrow.parquet as pq
+    pq = require_pyarrow_parquet()
 
     try:
         # No pre-buffering: it reads ahead whole column chunks and keeps them, so memory would grow
