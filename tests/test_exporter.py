@@ -35,7 +35,7 @@ METADATA = {"dataset_name": "mbpp", "source": "tests", "dataset_split": "test"}
 def _agent():  # type: ignore[no-untyped-def]
     @agenttrace.tool(name="bash")
     def bash(command: str) -> str:
-        return agenttrace.run(["bash", "-c", command], capture_output=True, text=True).stdout
+        return agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True).stdout
 
     @agenttrace.tool(name="python_interpreter")
     def python_interpreter(code: str) -> str:
@@ -440,38 +440,58 @@ def test_exporter_never_raises_into_the_sdk(tmp_path) -> None:
     assert exporter.export([]).name == "FAILURE"
 
 
-def test_bsp_in_front_of_the_exporter_loses_nothing_in_a_burst(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Zero-code mode: the SDK builds its BatchSpanProcessor around our exporter, from the env."""
+def test_the_exporter_leaves_other_batch_processors_alone(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Building the exporter changes no process-wide setting: a BatchSpanProcessor built after it
+    (for another exporter) keeps the SDK's default queue instead of a million spans."""
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     monkeypatch.delenv("OTEL_BSP_MAX_QUEUE_SIZE", raising=False)
-    out = tmp_path / "bsp.jsonl"
-    exporter = AgentTraceSpanExporter(out, parquet=False)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))  # as the SDK's zero-code set-up does
-    tracer = provider.get_tracer("agenttrace")
-    produced = 0
-    started = time.perf_counter()
-    for _ in range(100):
-        with tracer.start_as_current_span(
-            "invoke_agent b", attributes={"gen_ai.operation.name": "invoke_agent"}
-        ):
-            for _ in range(99):
-                with tracer.start_as_current_span(
-                    "execute_tool t", attributes={"gen_ai.operation.name": "execute_tool"}
-                ):
-                    produced += 1
-    provider.shutdown()
-    elapsed = time.perf_counter() - started
-    rows = _lines(out)
-    assert sum(len(r["spans"]) for r in rows) == produced, elapsed
-    assert os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "1000000"
+    before = dict(os.environ)
+    exporter = AgentTraceSpanExporter(tmp_path / "q.jsonl", parquet=False)
+    other = BatchSpanProcessor(InMemorySpanExporter())
+    try:
+        assert dict(os.environ) == before
+        assert other._batch_processor._max_queue_size == 2048  # the SDK's default, untouched
+    finally:
+        other.shutdown()
+        exporter.shutdown()
 
 
-def test_a_users_queue_size_is_left_alone(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4096")
-    AgentTraceSpanExporter(tmp_path / "q.jsonl", parquet=False).shutdown()
-    assert os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "4096"
+def test_zero_code_configurator_puts_our_processor_only_in_front_of_our_exporter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from opentelemetry.exporter.agenttrace.configurator import export_span_processor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    ours = AgentTraceSpanExporter(tmp_path / "c.jsonl", parquet=False, strict=True)
+    processor = export_span_processor(ours)
+    other = export_span_processor(InMemorySpanExporter())
+    try:
+        assert isinstance(processor, AgentTraceSpanProcessor)
+        assert processor.files is ours.files and processor._strict is True
+        assert isinstance(other, BatchSpanProcessor)
+    finally:
+        other.shutdown()
+        processor.shutdown()
+
+
+def test_without_pyarrow_jsonl_only_and_one_warning(tmp_path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    from opentelemetry.exporter.agenttrace import exporter as exporter_module
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails
+    monkeypatch.setattr(exporter_module, "_warned_no_pyarrow", False)
+    monkeypatch.delenv("AGENTTRACE_FORMAT", raising=False)
+    with caplog.at_level("WARNING"):
+        first = AgentTraceSpanProcessor(tmp_path / "a.jsonl")
+        second = AgentTraceSpanProcessor(tmp_path / "b.jsonl")
+    first.shutdown()
+    second.shutdown()
+    assert first.files.parquet_path is None and second.files.parquet_path is None
+    warnings = [r for r in caplog.records if "pyarrow" in r.getMessage()]
+    assert len(warnings) == 1 and "[parquet]" in warnings[0].getMessage()
+    assert (tmp_path / "a.jsonl").exists() and not (tmp_path / "a.parquet").exists()
+    with pytest.raises(ImportError, match=r"opentelemetry-exporter-agenttrace\[parquet\]"):
+        AgentTraceSpanProcessor(tmp_path / "c.jsonl", parquet=True)  # asked for in code: an error
 
 
 SIGTERM_SCRIPT = textwrap.dedent(
@@ -525,7 +545,7 @@ ZERO_CODE_APP = textwrap.dedent(
 
     @agenttrace.tool(name="bash")
     def bash(command):
-        return agenttrace.run(["bash", "-c", command], capture_output=True, text=True).stdout
+        return agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True).stdout
 
     @agenttrace.agent(name="zero", metadata={"dataset_name": "nl2bash", "source": "t",
                                               "dataset_split": "train", "fixture_version": "0" * 64})
@@ -533,8 +553,14 @@ ZERO_CODE_APP = textwrap.dedent(
         agenttrace.set_run_metadata(task_id=i, run_id="zc")
         return bash(command=f"echo {i}")
 
+    import os
+    out = os.environ["AGENTTRACE_OUTPUT"]
     for i in range(3):
         run(i)
+        # our synchronous processor, not a BatchSpanProcessor: the row is there when run() returns
+        with open(out) as file:
+            assert len(file.readlines()) == i + 1, "row not written when the run ended"
+    assert "OTEL_BSP_MAX_QUEUE_SIZE" not in os.environ  # nothing process-wide was changed
     """
 )
 
@@ -546,6 +572,9 @@ def test_zero_code_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def
         e for e in entry_points(group="opentelemetry_traces_exporter") if e.name == "agenttrace"
     ]
     assert entry.load() is AgentTraceSpanExporter
+    (configurator,) = [
+        e for e in entry_points(group="opentelemetry_configurator") if e.name == "agenttrace"
+    ]
     app = tmp_path / "app.py"
     app.write_text(ZERO_CODE_APP)
     out = tmp_path / "zero.jsonl"
@@ -556,6 +585,8 @@ def test_zero_code_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def
         OTEL_LOGS_EXPORTER="none",
         AGENTTRACE_OUTPUT=str(out),
         AGENTTRACE_FORMAT="jsonl,parquet",
+        # Only one configurator runs; with opentelemetry-distro installed too, this picks ours.
+        OTEL_PYTHON_CONFIGURATOR=configurator.name,
     )
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     result = subprocess.run(
@@ -662,3 +693,20 @@ def test_sigterm_while_rows_are_being_written_never_hangs(tmp_path) -> None:  # 
                 process.kill()
         rows = _lines(out)  # every line whole and valid
         assert rows and all(validate_row(r) == [] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("raw", "on"),
+    [("", False), ("0", False), ("off", False), ("1", True), ("TRUE", True), ("y", True)],
+)
+def test_the_exporters_switches_read_the_environment_as_agenttrace_does(  # type: ignore[no-untyped-def]
+    monkeypatch, raw: str, on: bool
+) -> None:
+    from opentelemetry.exporter.agenttrace.exporter import _env_flag
+
+    from agenttrace import _settings
+
+    monkeypatch.setenv("AGENTTRACE_STRICT", raw)
+    monkeypatch.setenv("AGENTTRACE_REDACT", raw)
+    assert _env_flag("AGENTTRACE_STRICT") is on
+    assert _settings._env_flag("AGENTTRACE_REDACT") is (on if raw else None)

@@ -15,8 +15,8 @@ import pytest
 from opentelemetry import trace
 from otlp_receiver import OTLPReceiver
 
-import agenttrace
 from agenttrace import semconv
+from agenttrace._configure import build_resource
 
 SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3
 STATUS_ERROR = 2
@@ -37,7 +37,7 @@ AGENT_SOURCE = textwrap.dedent(
 
     @agenttrace.tool(name="bash")
     def bash(command):
-        return agenttrace.run(["bash", "-c", command], capture_output=True, text=True).stdout
+        return agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True).stdout
 
     @agenttrace.tool(name="final_answer")
     def final_answer(answer):
@@ -257,20 +257,18 @@ def test_unsupported_protocol_is_a_clear_error(configure_spans) -> None:  # type
 def test_build_resource_precedence(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-env-attrs,team=a")
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
-    resource = agenttrace.build_resource(attributes={"team": "b"})
+    resource = build_resource(attributes={"team": "b"})
     assert resource.attributes["service.name"] == "from-env-attrs"
     assert resource.attributes["team"] == "b"  # explicit beats OTEL_RESOURCE_ATTRIBUTES
     monkeypatch.setenv("OTEL_SERVICE_NAME", "svc")
-    assert agenttrace.build_resource().attributes["service.name"] == "svc"
+    assert build_resource().attributes["service.name"] == "svc"
     # as in the SDK's Resource.create, a name given in code beats the environment
-    assert agenttrace.build_resource(service_name="code").attributes["service.name"] == "code"
+    assert build_resource(service_name="code").attributes["service.name"] == "code"
     monkeypatch.delenv("OTEL_SERVICE_NAME")
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
-    assert agenttrace.build_resource().attributes["service.name"] == "agenttrace"
+    assert build_resource().attributes["service.name"] == "agenttrace"
     assert (
-        agenttrace.build_resource(service_name="x", service_version="1.2").attributes[
-            "service.version"
-        ]
+        build_resource(service_name="x", service_version="1.2").attributes["service.version"]
         == "1.2"
     )
 

@@ -394,7 +394,7 @@ def test_tool_environment_is_an_allow_list_with_pass_through() -> None:
 
 def test_agenttrace_run_still_inherits_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AGENTTRACE_TEST_INHERITED", "yes")
-    done = agenttrace.run(
+    done = agenttrace.tools.run(
         [sys.executable, "-c", "import os; print(os.environ['AGENTTRACE_TEST_INHERITED'])"],
         capture_output=True,
         text=True,

@@ -68,7 +68,7 @@ agenttrace.configure(span_processors=[SimpleSpanProcessor(memory)])
 
 @agenttrace.tool
 def python_child(code):
-    return agenttrace.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    return agenttrace.tools.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
 
 python_child("data = b'x' * (200 * 1024 * 1024); print(len(data))")
 python_child("pass")
@@ -161,7 +161,7 @@ def test_cpu_time_of_subprocess_tool_excludes_other_threads(spans) -> None:  # t
 
     @agenttrace.tool
     def child_crunch() -> None:
-        agenttrace.run([sys.executable, "-c", burn], check=True)
+        agenttrace.tools.run([sys.executable, "-c", burn], check=True)
 
     with _Burner():
         child_crunch()
@@ -186,7 +186,7 @@ def test_write_bytes_of_fsynced_file(spans, tmp_path) -> None:  # type: ignore[n
 
     @agenttrace.tool
     def write_with_dd(path: str) -> None:
-        agenttrace.run(
+        agenttrace.tools.run(
             ["dd", "if=/dev/zero", f"of={path}", "bs=1M", "count=8", "conv=fsync"],
             capture_output=True,
             check=True,
@@ -204,7 +204,7 @@ def test_write_bytes_of_fsynced_file(spans, tmp_path) -> None:  # type: ignore[n
 def test_subprocess_exit_code_becomes_tool_exit_code(spans) -> None:  # type: ignore[no-untyped-def]
     @agenttrace.tool
     def bash(command: str) -> str:
-        completed = agenttrace.run(["bash", "-c", command], capture_output=True, text=True)
+        completed = agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True)
         return completed.stdout
 
     assert bash(command="echo hi; exit 3") == "hi\n"
@@ -217,7 +217,7 @@ def test_subprocess_exit_code_becomes_tool_exit_code(spans) -> None:  # type: ig
 def test_run_timeout_kills_the_process_group_and_still_measures(spans) -> None:  # type: ignore[no-untyped-def]
     @agenttrace.tool
     def bash(command: str) -> str:
-        completed = agenttrace.run(
+        completed = agenttrace.tools.run(
             ["bash", "-c", command],
             capture_output=True,
             text=True,
@@ -236,12 +236,12 @@ def test_run_timeout_kills_the_process_group_and_still_measures(spans) -> None: 
 
 
 def test_popen_outside_a_tool_behaves_like_subprocess() -> None:
-    process = agenttrace.Popen([sys.executable, "-c", "print('x')"], stdout=subprocess.PIPE)
+    process = agenttrace.tools.Popen([sys.executable, "-c", "print('x')"], stdout=subprocess.PIPE)
     out, _ = process.communicate()
     assert out.strip() == b"x" and process.returncode == 0
     if hasattr(os, "wait4"):
         assert process.rusage is not None and process.rusage.ru_maxrss > 0
-    polled = agenttrace.Popen([sys.executable, "-c", "pass"])
+    polled = agenttrace.tools.Popen([sys.executable, "-c", "pass"])
     while polled.poll() is None:
         time.sleep(0.01)
     assert polled.returncode == 0
@@ -340,7 +340,7 @@ def test_children_of_a_large_agent_report_their_own_peak(spans) -> None:  # type
 
     @agenttrace.tool
     def sh(command: str) -> str:
-        return agenttrace.run(["bash", "-c", command], capture_output=True, text=True).stdout
+        return agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True).stdout
 
     sh("true")
     sh("python3 -c \"x = b'x' * (120 * 1024 * 1024)\"")
@@ -357,12 +357,16 @@ def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:  # ty
 
     @agenttrace.tool
     def exercise() -> None:
-        results["input"] = agenttrace.run(["cat"], input="a\r\nb\n", capture_output=True, text=True)
-        results["merged"] = agenttrace.run(
+        results["input"] = agenttrace.tools.run(
+            ["cat"], input="a\r\nb\n", capture_output=True, text=True
+        )
+        results["merged"] = agenttrace.tools.run(
             "echo out; echo err >&2", shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        results["devnull"] = agenttrace.run(["cat"], stdin=subprocess.DEVNULL, capture_output=True)
-        results["cwd_env"] = agenttrace.run(
+        results["devnull"] = agenttrace.tools.run(
+            ["cat"], stdin=subprocess.DEVNULL, capture_output=True
+        )
+        results["cwd_env"] = agenttrace.tools.run(
             ["sh", "-c", "pwd; echo $MARK"],
             cwd=tmp_path,
             env={"MARK": "m1", "PATH": "/usr/bin:/bin"},
@@ -370,15 +374,17 @@ def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:  # ty
             text=True,
         )
         with open(tmp_path / "file.txt", "w") as handle:
-            agenttrace.run(["echo", "to a file"], stdout=handle)
+            agenttrace.tools.run(["echo", "to a file"], stdout=handle)
         with pytest.raises(FileNotFoundError):
-            agenttrace.run(["definitely-not-a-command-xyz"])
+            agenttrace.tools.run(["definitely-not-a-command-xyz"])
         with pytest.raises(subprocess.CalledProcessError) as failed:
-            agenttrace.run(["sh", "-c", "echo partial; exit 4"], capture_output=True, check=True)
+            agenttrace.tools.run(
+                ["sh", "-c", "echo partial; exit 4"], capture_output=True, check=True
+            )
         results["failed"] = failed.value
         started = time.monotonic()
         with pytest.raises(subprocess.TimeoutExpired) as expired:
-            agenttrace.run(
+            agenttrace.tools.run(
                 ["sh", "-c", "echo begun; sleep 30 & sleep 30"],
                 capture_output=True,
                 text=True,
@@ -406,7 +412,7 @@ def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:  # ty
 
     @agenttrace.tool
     def echo(word: str) -> str:
-        return agenttrace.run(["echo", word], capture_output=True, text=True).stdout
+        return agenttrace.tools.run(["echo", word], capture_output=True, text=True).stdout
 
     assert echo("one") == "one\n"
     helper = _spawner.helper()
@@ -441,27 +447,31 @@ def test_spawned_commands_match_subprocess_at_the_edges(spans, tmp_path) -> None
     def edges() -> None:
         started = time.monotonic()
         with pytest.raises(subprocess.TimeoutExpired):  # a background child holds the pipe
-            agenttrace.run(["sh", "-c", "sleep 3 & echo started"], capture_output=True, timeout=0.5)
+            agenttrace.tools.run(
+                ["sh", "-c", "sleep 3 & echo started"], capture_output=True, timeout=0.5
+            )
         seen["timeout_s"] = time.monotonic() - started
-        seen["shell_list"] = agenttrace.run(
+        seen["shell_list"] = agenttrace.tools.run(
             ["echo $0 $1", "zero", "one"], shell=True, capture_output=True
         ).stdout
-        seen["shell_bytes"] = agenttrace.run(b"echo hi", shell=True, capture_output=True).stdout
+        seen["shell_bytes"] = agenttrace.tools.run(
+            b"echo hi", shell=True, capture_output=True
+        ).stdout
         with pytest.raises(ValueError, match="embedded null byte"):
-            agenttrace.run(["echo", "a\0b"])
+            agenttrace.tools.run(["echo", "a\0b"])
         with pytest.raises(FileNotFoundError) as missing:
-            agenttrace.run(["ls"], cwd=tmp_path / "nowhere")
+            agenttrace.tools.run(["ls"], cwd=tmp_path / "nowhere")
         seen["missing"] = missing.value.filename
         many = [
             "x" * 100
         ] * 3000  # 300 KB of arguments, past one socket message: subprocess runs it
-        seen["big"] = agenttrace.run(
+        seen["big"] = agenttrace.tools.run(
             ["sh", "-c", "echo $#", "sh", *many], capture_output=True
         ).stdout
         timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
         timer.start()
         with pytest.raises(KeyboardInterrupt):
-            agenttrace.run(["sleep", "30"], capture_output=True)
+            agenttrace.tools.run(["sleep", "30"], capture_output=True)
         time.sleep(0.2)
         seen["left"] = subprocess.run(
             ["pgrep", "-f", "^sleep 30$"], capture_output=True, text=True
@@ -479,7 +489,7 @@ def test_popen_overrides_no_private_subprocess_method() -> None:
     """Private helpers of subprocess.Popen change between Python versions (3.13 renamed one)."""
     private = {
         name
-        for name in vars(agenttrace.Popen)
+        for name in vars(agenttrace.tools.Popen)
         if name.startswith("_") and not name.startswith("__") and hasattr(subprocess.Popen, name)
     }
     assert private == set()
@@ -488,12 +498,12 @@ def test_popen_overrides_no_private_subprocess_method() -> None:
 def test_popen_wait_poll_and_timeouts_measure_the_child(spans) -> None:  # type: ignore[no-untyped-def]
     @agenttrace.tool
     def waits() -> int:
-        slow = agenttrace.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        slow = agenttrace.tools.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
         with pytest.raises(subprocess.TimeoutExpired):
             slow.wait(timeout=0.05)
         slow.kill()
         assert slow.wait() == -signal.SIGKILL
-        quick = agenttrace.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+        quick = agenttrace.tools.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
         while quick.poll() is None:
             time.sleep(0.01)
         return quick.returncode

@@ -15,6 +15,7 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -76,7 +77,9 @@ class _Processors(SpanProcessor):
 
 
 _owned = _Processors()
-_registered_on: TracerProvider | None = None
+# Every provider our processors were added to (a user's own via `tracer_provider=`, the global
+# one): each gets them once, however often configure() switches between them.
+_registered_on: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
 _atexit_installed = False
 _otlp: CountingBatchProcessor | None = None  # the OTLP export configure() set up, if any
 
@@ -114,7 +117,13 @@ def _otlp_exporter(
     if headers:
         kwargs["headers"] = dict(headers)
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        try:  # an extra: gRPC is a large dependency most agents never use
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:
+            raise ImportError(
+                "OTLP over gRPC needs the 'grpc' extra: pip install 'agenttrace[grpc]' "
+                "(or use otlp_protocol='http/protobuf', included)"
+            ) from exc
 
         if endpoint:
             parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
@@ -218,6 +227,7 @@ def configure(
     redact_paths: Mapping[str, str] | None = None,
     redaction_hook: RedactionHook | None = None,
     handle_signals: bool | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> TracerProvider | None:
     """Set up tracing for instrumented agents; returns the TracerProvider in use.
 
@@ -239,8 +249,15 @@ def configure(
     written as incomplete rows and the process then dies of SIGTERM; an application's SIGTERM
     handler installed earlier is called after ours instead. `handle_signals=False` (or
     `AGENTTRACE_HANDLE_SIGNALS=0`) leaves SIGTERM alone.
+
+    `tracer_provider` is a provider of your own: agenttrace's spans are started on it and its
+    processors get configure()'s additions, while the global provider is left alone (neither read
+    nor set), so an application can keep agent traces apart from the rest. Like a provider set up
+    before configure(), it keeps its own Resource and exports what its owner asked for.
     """
-    global _registered_on, _otlp
+    global _otlp
+    if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+        raise TypeError("configure(tracer_provider=...) takes an SDK TracerProvider")
     env_settings = _settings.from_environment()
     _settings.replace(
         _settings.Settings(
@@ -257,12 +274,15 @@ def configure(
             redaction_hook=redaction_hook,
         )
     )
+    from agenttrace._invocations import use_tracer_provider
+
+    use_tracer_provider(tracer_provider)  # None: the global provider, whenever it is set
     if (_env("OTEL_SDK_DISABLED") or "").lower() == "true":
         return None
 
-    existing = trace.get_tracer_provider()
+    existing = trace.get_tracer_provider() if tracer_provider is None else tracer_provider
     created = not isinstance(existing, TracerProvider)
-    if created:
+    if not isinstance(existing, TracerProvider):  # = created; spelled out so `existing` narrows
         provider = TracerProvider(
             resource=build_resource(service_name, service_version, resource_attributes)
         )
@@ -316,11 +336,11 @@ def configure(
         _exit.Pipeline(tuple(local), tuple(batched), _owned.shutdown, timeout_s=otlp_timeout)
     )
     _owned.replace(processors)
-    if _registered_on is not provider:
+    if provider not in _registered_on:
         from agenttrace._redacting import RedactingSpanProcessor  # other scopes' spans, redacted
 
         provider.add_span_processor(RedactingSpanProcessor(_owned))
-        _registered_on = provider
+        _registered_on.add(provider)
     if created:
         trace.set_tracer_provider(provider)
     _install_exit_hooks(handle_signals)

@@ -18,7 +18,7 @@ import itertools
 import logging
 import math
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,7 +40,30 @@ from agenttrace.version import __version__
 
 _logger = logging.getLogger(__name__)
 
-_tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+# The provider `configure(tracer_provider=...)` named; None means the global one. The tracer is
+# looked up per span rather than bound at import, so a provider given later (or a global one set
+# after import) receives the spans; one (provider, tracer) pair is cached so that costs nothing.
+_provider: trace.TracerProvider | None = None
+_cached: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
+def use_tracer_provider(provider: trace.TracerProvider | None) -> None:
+    """Start every later agenttrace span on `provider` (None: the global provider)."""
+    global _provider
+    _provider = provider
+
+
+def _tracer() -> trace.Tracer:
+    """The `agenttrace`-scoped tracer of the provider in use (see `use_tracer_provider`)."""
+    global _cached
+    provider = _provider if _provider is not None else trace.get_tracer_provider()
+    cached = _cached
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    tracer = provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+    _cached = (provider, tracer)
+    return tracer
+
 
 _INVOCATION_KEY = otel_context.create_key("agenttrace-invocation")
 _RUN_KEY = otel_context.create_key("agenttrace-agent-run")
@@ -131,10 +154,12 @@ class _Invocation:
 
     __slots__ = ("span", "settings", "_context", "_token", "_ended")
 
+    settings: _settings.Settings  # set by each subclass's __init__, from `_settings.current()`
+
     _span_kind = SpanKind.INTERNAL
 
     def __init__(self, name: str, attributes: dict[str, Any], parent: Any) -> None:
-        self.span = _tracer.start_span(
+        self.span = _tracer().start_span(
             name, context=parent, kind=self._span_kind, attributes=attributes
         )
         self._context = otel_context.set_value(
@@ -192,11 +217,12 @@ class _Invocation:
         self._ended = True
         message = _exception_message(exc)
         # Each step on its own: one failing must not skip the others (the probe must stop).
-        for step in (
+        steps: tuple[Callable[[], None], ...] = (
             lambda: self._set_error_status(exc, message),
             lambda: self._on_fail(exc),
             lambda: self._add_exception_event(exc, message),
-        ):
+        )
+        for step in steps:
             try:
                 step()
             except Exception:

@@ -34,6 +34,8 @@ DEFAULT_MAX_VALUE_LENGTH = 32 * 1024  # characters; the release's largest tool o
 _LABEL_CACHE_SIZE = 1024  # distinct (key, name) pairs remembered per settings object
 _LABEL_MAX_CACHED = 256  # longer names are rendered each time rather than kept alive
 
+# A switch set in the environment is on unless it says one of these (the exporter's switches,
+# AGENTTRACE_FSYNC and AGENTTRACE_STRICT, follow the same rule).
 _FALSE = {"0", "false", "no", "off", "none", "no_content"}
 
 

@@ -31,7 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ class ReferenceAgent:
     def bash(self, command: str) -> str:
         cwd = self._workdir / "testbed" if self._workdir else None
         try:
-            done = agenttrace.run(
+            done = agenttrace.tools.run(
                 ["bash", "-c", self._to_host(command)],
                 cwd=cwd,
                 env=tool_environment(BASH_ENV_ALLOWED + tuple(self.config.pass_env)),
@@ -258,7 +258,7 @@ class ReferenceAgent:
         limit = self.config.python_timeout
         with tempfile.TemporaryDirectory(prefix="agenttrace-python-") as scratch:
             try:
-                done = agenttrace.run(
+                done = agenttrace.tools.run(
                     [
                         sys.executable,
                         "-I",
@@ -336,7 +336,7 @@ class ReferenceAgent:
     def _call_tool(self, call: dict[str, Any]) -> tuple[str, bool]:
         """Run one tool call; returns what the model reads and whether the run is over."""
         name = call["function"]["name"]
-        tools = {
+        tools: dict[str, Callable[..., str]] = {
             "bash": self.bash,
             "python_interpreter": self.python_interpreter,
             "final_answer": self.final_answer,
@@ -408,7 +408,7 @@ class ReferenceAgent:
             finally:
                 self._workdir = None
 
-    def _loop(self, task: Task, run: agenttrace.AgentRun) -> RunResult:
+    def _loop(self, task: Task, run: agenttrace.types.AgentRun) -> RunResult:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": task.prompt},

@@ -216,7 +216,7 @@ class TraceAssembler:
             for span_id, span in trace.ended.items()
             if span_id != root_id
             and span.instrumentation_scope is not None
-            and span.instrumentation_scope.name == "agenttrace"
+            and span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
             and self._descends_from(trace, span_id, root_id)
         )
         return have >= expected
@@ -363,7 +363,7 @@ class TraceAssembler:
                 1
                 for span_id, span in trace.ended.items()
                 if span.instrumentation_scope is not None
-                and span.instrumentation_scope.name == "agenttrace"
+                and span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
                 and self._descends_from(trace, span_id, root_id)
             )
             self._emit(trace, root, incomplete=True, end_time=now)

@@ -5,7 +5,8 @@ maintained in open-telemetry/semantic-conventions-genai): `gen_ai.provider.name`
 deprecated `gen_ai.system`, and `gen_ai.input.messages` / `gen_ai.output.messages` span attributes
 rather than the deprecated per-message events. Keys the conventions do not cover live under
 `agenttrace.`. The instrumentation (`agenttrace`) and the exporter both import this module, so a
-renamed key cannot drift between writer and reader.
+renamed key cannot drift between writer and reader; the instrumentation re-exports it as
+`agenttrace.semconv`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 EXCEPTION_ESCAPED: Final = "exception.escaped"
-# The instrumentation scope of the spans agenttrace itself starts.
+# The instrumentation scope of the spans agenttrace itself starts. Part of the contract between the
+# two layers: the exporter counts only this scope's spans towards a root's `RUN_SPAN_COUNT`.
 INSTRUMENTATION_SCOPE: Final = "agenttrace"
 # Not attributes: what a redaction hook is told it is looking at for a span's name and status.
 SPAN_NAME: Final = "otel.span.name"
