@@ -20,4 +20,6 @@ def test_os_and_runtime_come_from_the_sdk_detectors() -> None:
 def test_nothing_that_identifies_the_user_or_the_command_line() -> None:
     """The SDK's process detector also reports these; a published dataset must not carry them."""
     keys = set(detect())
-    assert not {k for k in keys if k.startswith("process.") and not k.startswith("process.runtime.")}
+    assert not {
+        k for k in keys if k.startswith("process.") and not k.startswith("process.runtime.")
+    }

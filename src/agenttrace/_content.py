@@ -327,8 +327,8 @@ class _JsonWalk:
             return self.sequence(items, size, depth)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = dataclasses.fields(value)
-            items = ((field.name, getattr(value, field.name)) for field in fields)
-            return self.mapping(items, len(fields), depth)
+            pairs = ((field.name, getattr(value, field.name)) for field in fields)
+            return self.mapping(pairs, len(fields), depth)
         for name in _HOOKS:
             dump = getattr(value, name, None)
             if callable(dump):
@@ -511,19 +511,24 @@ class _ReprWalk:
 
     def other(self, value: Any, depth: int, cap: int) -> None:
         kind = type(value)
-        if isinstance(value, str) and kind.__repr__ is str.__repr__:
+        # The class's own function; typed `object` because mypy reads `kind.__repr__` as the
+        # metaclass's method bound to the class, which never equals `str.__repr__`.
+        own_repr: object = kind.__repr__
+        if isinstance(value, str) and own_repr is str.__repr__:
             self.string(value, cap)
-        elif isinstance(value, (bytes, bytearray)) and kind.__repr__ in _BYTES_REPRS:
+        elif isinstance(value, (bytes, bytearray)) and own_repr in _BYTES_REPRS:
             self.binary(value, cap)
         elif not isinstance(value, _CONTAINERS) or _size(value) <= 0 or _small(value, self.room):
             self.text(_safe_repr(value), cap)  # not a container, or an empty or small one
         elif isinstance(value, Mapping):
-            named = kind.__repr__ is not dict.__repr__
+            named = own_repr is not dict.__repr__
             self.emit(f"{kind.__name__}({{" if named else "{")
             self.items(value.items(), _size(value), depth, pairs=True)
             self.emit("})" if named else "}")
-        elif isinstance(value, tuple) and isinstance(getattr(kind, "_fields", None), tuple):
-            self.named_tuple(value, depth)
+        elif isinstance(value, tuple) and isinstance(
+            fields := getattr(kind, "_fields", None), tuple
+        ):
+            self.named_tuple(value, fields, depth)
         else:
             self.collection(value, depth)
 
@@ -556,8 +561,7 @@ class _ReprWalk:
                 return
         self.emit((", " if count else "") + _more(size - count))
 
-    def named_tuple(self, value: tuple[Any, ...], depth: int) -> None:
-        fields = type(value)._fields
+    def named_tuple(self, value: tuple[Any, ...], fields: tuple[str, ...], depth: int) -> None:
         self.emit(f"{type(value).__name__}(")
         for index, (field, item) in enumerate(zip(fields, value, strict=False)):
             if self.room <= 0:

@@ -3,7 +3,7 @@
 Two methods, one object each, chosen by configuration and recorded on every tool span:
 
 * `precise` (default). A tool's subprocesses count through their own rusage, taken when they are
-  reaped with `wait4` (see `agenttrace.Popen` / `agenttrace.run`); in-process work counts through
+  reaped with `wait4` (see `agenttrace.tools.Popen` / `.run`); in-process work counts through
   `getrusage(RUSAGE_THREAD)` deltas, so another thread burning CPU or writing files at the same
   time does not leak in. The peak RSS of an in-process call is the process's peak since the call
   began: on Linux the peak is reset (`/proc/self/clear_refs`) when a call starts while no other

@@ -134,7 +134,7 @@ class ScriptedModelServer:
         """The OpenAI base URL (`http://host:port/v1`)."""
         if self._server is None:
             raise RuntimeError("the server is not running")
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]  # = server_address, typed str/bytes too
         return f"http://{host}:{port}/v1"
 
     def start(self) -> ScriptedModelServer:

@@ -284,7 +284,12 @@ def _wrap_async(create: Any, provider: str) -> Any:
     return traced_create
 
 
-def _resource_classes() -> tuple[type, type]:
+def _resource_classes() -> tuple[Any, Any]:
+    """openai's `Completions` and `AsyncCompletions`, imported on first use (openai is an extra).
+
+    Typed `Any`: their `create` is replaced at run time, which a checker rightly rejects on the
+    declared classes.
+    """
     from openai.resources.chat.completions import AsyncCompletions, Completions
 
     return Completions, AsyncCompletions
@@ -302,7 +307,7 @@ def instrument_openai(client: Any = None, *, provider: str = "openai") -> Any:
     if client is None:
         for cls, wrap in ((sync_class, _wrap_sync), (async_class, _wrap_async)):
             if not hasattr(cls.create, _PATCHED):
-                cls.create = wrap(cls.create, provider)  # type: ignore[method-assign]
+                cls.create = wrap(cls.create, provider)
         return None
     completions = client.chat.completions
     if hasattr(type(completions).create, _PATCHED) or "create" in vars(completions):
@@ -321,6 +326,6 @@ def uninstrument_openai(client: Any = None) -> None:
         for cls in (sync_class, async_class):
             original = getattr(cls.create, _PATCHED, None)
             if original is not None:
-                cls.create = original  # type: ignore[method-assign]
+                cls.create = original
         return
     vars(client.chat.completions).pop("create", None)

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import Any, overload
 
 # The helper's own code: single-threaded, so forking it is always safe. It answers each request
 # ("spawn": argv, cwd, env, new session, and three fds) with the child's pid or the errno of a
@@ -134,7 +134,8 @@ class _Helper:
         theirs.close()
         self._socket = ours
         self._send_lock = threading.Lock()
-        self._replies: dict[int, dict[str, Any]] = {}
+        # Keyed by (request id, whether the reply is the exit report rather than the spawn's).
+        self._replies: dict[tuple[int, bool], dict[str, Any]] = {}
         self._cond = threading.Condition()
         self._next_id = 0
         self.pid = os.getpid()
@@ -151,7 +152,7 @@ class _Helper:
                 message = json.loads(data)
                 key = (message["id"], "exited" in message)
                 with self._cond:
-                    self._replies[key] = message  # type: ignore[index]
+                    self._replies[key] = message
                     self._cond.notify_all()
         except (OSError, ValueError):
             pass
@@ -164,7 +165,7 @@ class _Helper:
             found = self._cond.wait_for(lambda: key in self._replies or not self.alive, timeout)
             if not found:
                 return None
-            reply = self._replies.pop(key, None)  # type: ignore[call-overload]
+            reply = self._replies.pop(key, None)
             if reply is None:
                 raise SpawnError("the agenttrace spawner exited")
             return reply
@@ -249,6 +250,11 @@ class SpawnedProcess:
         self.returncode: int | None = None
         self.rusage: tuple[float, float, int, int, int] | None = None
 
+    # Without a timeout, wait returns only once the command is reaped (or raises SpawnError).
+    @overload
+    def wait(self, timeout: None = None) -> int: ...
+    @overload
+    def wait(self, timeout: float) -> int | None: ...
     def wait(self, timeout: float | None = None) -> int | None:
         if self.returncode is not None:
             return self.returncode
@@ -256,7 +262,8 @@ class SpawnedProcess:
         if report is None:
             return None
         self.returncode = os.waitstatus_to_exitcode(report["status"])
-        self.rusage = tuple(report["rusage"])  # type: ignore[assignment]
+        user, system, max_rss, blocks_in, blocks_out = report["rusage"]
+        self.rusage = (float(user), float(system), int(max_rss), int(blocks_in), int(blocks_out))
         return self.returncode
 
     def kill(self) -> None:

@@ -24,7 +24,7 @@ from agenttrace.tools import _spawner
 _HAS_WAIT4 = hasattr(os, "wait4")
 
 
-class Popen(subprocess.Popen):  # type: ignore[type-arg]
+class Popen(subprocess.Popen[Any]):
     """`subprocess.Popen` that reports its child's own rusage to the current tool call.
 
     `rusage` holds the child's `resource.struct_rusage` once it has been reaped.
@@ -83,7 +83,7 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
         delay = 0.0005
         while True:
             if self.poll() is not None:
-                return self.returncode  # type: ignore[return-value]
+                return self.returncode
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout)

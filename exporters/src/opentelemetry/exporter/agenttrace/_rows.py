@@ -131,8 +131,8 @@ def _output_parts(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _joined(parts: list[dict[str, Any]], kind: str) -> str | None:
-    texts = [p.get("content") for p in parts if p.get("type") == kind]
-    texts = [t if isinstance(t, str) else json.dumps(t) for t in texts if t is not None]
+    contents = [p.get("content") for p in parts if p.get("type") == kind]
+    texts = [t if isinstance(t, str) else json.dumps(t) for t in contents if t is not None]
     return "".join(texts) if texts else None
 
 

@@ -113,6 +113,16 @@ class _Plan:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    """`value` when it is an object, else an empty one: rows of other writers may hold anything."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: object) -> str:
+    """`value` when it is a string, else the empty string."""
+    return value if isinstance(value, str) else ""
+
+
 def _resource_of(metadata: Mapping[str, Any], resource: Resource | None) -> Resource:
     if resource is not None:
         return resource
@@ -129,7 +139,7 @@ def _resource_of(metadata: Mapping[str, Any], resource: Resource | None) -> Reso
 
 
 def _plan_row(row: Mapping[str, Any]) -> tuple[_Plan, list[_Plan], list[_Plan]]:
-    metadata = row.get("metadata") if isinstance(row.get("metadata"), Mapping) else {}
+    metadata = _mapping(row.get("metadata"))
     root_start = _epoch_ns(row.get("timestamp_utc")) or 0
     root_end = root_start + _ns(row.get("total_duration_ms"))
     root_id = _digest_id(f"{row.get('trace_id')}/root", 64)
@@ -138,8 +148,8 @@ def _plan_row(row: Mapping[str, Any]) -> tuple[_Plan, list[_Plan], list[_Plan]]:
         semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
         semconv.GEN_AI_AGENT_NAME: agent,
         semconv.OPENINFERENCE_SPAN_KIND: "AGENT",
-        semconv.PROMPT: row.get("prompt") if isinstance(row.get("prompt"), str) else "",
-        semconv.GEN_AI_REQUEST_MODEL: row.get("model") if isinstance(row.get("model"), str) else "",
+        semconv.PROMPT: _text(row.get("prompt")),
+        semconv.GEN_AI_REQUEST_MODEL: _text(row.get("model")),
         semconv.SOURCE_METADATA: json.dumps(metadata, ensure_ascii=False),
     }
     for key, value in metadata.items():
@@ -187,7 +197,7 @@ def _plan_row(row: Mapping[str, Any]) -> tuple[_Plan, list[_Plan], list[_Plan]]:
         cursor += duration
 
     steps = []
-    model = row.get("model") if isinstance(row.get("model"), str) else ""
+    model = _text(row.get("model"))
     for index, step in enumerate(raw_steps):
         parts: list[dict[str, Any]] = []
         if step.get("reasoning_content") is not None:
@@ -233,7 +243,7 @@ def _plan_row(row: Mapping[str, Any]) -> tuple[_Plan, list[_Plan], list[_Plan]]:
 
     tools = []
     for tool in raw_tools:
-        tool_input = tool.get("tool_input") if isinstance(tool.get("tool_input"), str) else ""
+        tool_input = _text(tool.get("tool_input"))
         attributes = {
             semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
             semconv.GEN_AI_TOOL_NAME: str(tool.get("tool_name") or ""),
@@ -248,7 +258,7 @@ def _plan_row(row: Mapping[str, Any]) -> tuple[_Plan, list[_Plan], list[_Plan]]:
         exit_code = tool.get("exit_code")
         if isinstance(exit_code, int) and not isinstance(exit_code, bool):
             attributes[semconv.TOOL_EXIT_CODE] = exit_code
-        telemetry = tool.get("telemetry") if isinstance(tool.get("telemetry"), Mapping) else {}
+        telemetry = _mapping(tool.get("telemetry"))
         for name, key in _TELEMETRY_KEYS.items():
             value = telemetry.get(name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -335,7 +345,7 @@ def row_to_spans(row: Mapping[str, Any], *, resource: Resource | None = None) ->
 
     `resource` defaults to one built from the row's metadata (service, platform).
     """
-    metadata = row.get("metadata") if isinstance(row.get("metadata"), Mapping) else {}
+    metadata = _mapping(row.get("metadata"))
     trace_id = trace_id_of(row.get("trace_id"))
     resource = _resource_of(metadata, resource)
     root, steps, tools = _plan_row(row)

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 SCHEMA_VERSION: Final = "0.3.0"
 
@@ -131,11 +131,13 @@ class Violation:
         return f"{where}: {self.field}: {self.message}"
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
+    """True for an int that is not a bool; a TypeGuard so a checked value compares as an int."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
+    """True for a finite int or float that is not a bool."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(
         value
     )
