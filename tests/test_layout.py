@@ -58,3 +58,21 @@ def test_each_part_imports() -> None:
         "agenttrace.cli",
     ):
         importlib.import_module(name)
+
+
+def test_the_file_jobs_live_in_their_own_modules_and_files_gathers_them() -> None:
+    """Writers, readers, conversion and validation are separate modules; `files` re-exports them."""
+    from opentelemetry.exporter.agenttrace import convert, files, readers, validation, writers
+
+    homes = {
+        "JsonlWriter": writers,
+        "ParquetWriter": writers,
+        "iter_rows": readers,
+        "read_rows": readers,
+        "convert": convert,
+        "validate_file": validation,
+    }
+    for name, module in homes.items():
+        assert getattr(files, name) is getattr(module, name), name
+        assert getattr(module, name).__module__ == module.__name__, name
+    assert sorted(files.__all__) == sorted(set(files.__all__))

@@ -37,14 +37,13 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.exporter.agenttrace._assembler import AssemblerStats, TraceAssembler
-from opentelemetry.exporter.agenttrace.files import (
-    PARQUET_EXTRA_HINT,
+from opentelemetry.exporter.agenttrace._records import PARQUET_EXTRA_HINT, parquet_available
+from opentelemetry.exporter.agenttrace.readers import iter_jsonl_prefix
+from opentelemetry.exporter.agenttrace.writers import (
     JsonlWriter,
     ParquetWriter,
-    iter_jsonl_prefix,
     live_writers,
     mirrored_bytes,
-    parquet_available,
     remove_stale_partials,
 )
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -227,7 +226,7 @@ class RowFiles:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # another thread may have held it at the fork
-        self._mirrors = False  # the writers give the twin up in the child (see files.py)
+        self._mirrors = False  # the writers give the twin up in the child (see writers.py)
 
 
 def _finished(twin: ParquetWriter, size: int) -> ParquetWriter:
