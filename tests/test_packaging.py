@@ -111,6 +111,19 @@ def test_the_core_installs_without_extras_and_writes_rows(tmp_path: Path) -> Non
     # The Parquet twin needs pyarrow: JSONL only, said once.
     assert not out.with_suffix(".parquet").exists()
     assert run.stderr.count("the Parquet twin needs pyarrow") == 1, run.stderr
+    # The command is the `cli` extra: without it, one line that names the extra.
+    command = subprocess.run(
+        [str(venv / "bin" / "agenttrace"), "--help"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert command.returncode == 1, command.stderr
+    assert command.stderr.strip() == (
+        "agenttrace: the command needs the cli extra: pip install 'agenttrace[cli]'"
+    )
 
 
 def test_otlp_over_grpc_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,13 @@
 
 from __future__ import annotations
 
-from agenttrace.cli import analysis, collect, demo, files, fixture, send
-from agenttrace.cli._app import main
+import importlib.util
+
+if importlib.util.find_spec("click") is None:  # the command is the `cli` extra, not the library
+    raise SystemExit("agenttrace: the command needs the cli extra: pip install 'agenttrace[cli]'")
+
+from agenttrace.cli import analysis, collect, demo, files, fixture, send  # noqa: E402
+from agenttrace.cli._app import main  # noqa: E402
 
 __all__ = ["main"]
 
