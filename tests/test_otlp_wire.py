@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -333,7 +334,9 @@ def test_malformed_environment_falls_back_in_decorated_code_but_configure_raises
     assert "using the default settings" in out.stderr
 
 
-@pytest.mark.parametrize("choice", ["none", "console", "agenttrace", "otlp,console"])
+@pytest.mark.parametrize(
+    "choice", ["none", "console", "agenttrace", "otlp,console", "otlp_proto_http"]
+)
 def test_otel_traces_exporter_chooses_the_exporters(receiver, tmp_path, choice: str) -> None:  # type: ignore[no-untyped-def]
     output = tmp_path / "runs.jsonl"
     script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"
@@ -352,3 +355,65 @@ def test_otel_traces_exporter_chooses_the_exporters(receiver, tmp_path, choice: 
     assert (sent > 0) == ("otlp" in choice)
     assert printed == ("console" in choice)
     assert output.exists() == (choice == "agenttrace")
+
+
+def test_the_sdks_protocol_specific_exporter_name_pins_the_protocol(receiver) -> None:  # type: ignore[no-untyped-def]
+    # `otlp_proto_grpc` is the SDK's name for OTLP over gRPC: no protocol variable needed.
+    script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"
+    env = _subprocess_env(
+        OTEL_TRACES_EXPORTER="otlp_proto_grpc",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.grpc_endpoint,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    time.sleep(0.5)
+    assert any(span.name.startswith("invoke_agent") for span in receiver.spans)
+
+
+def test_otel_traces_exporter_finds_any_installed_exporter_in_the_sdks_registry(
+    tmp_path: Path,
+) -> None:
+    # A distribution of our own, installed the way pip installs one (a module plus a dist-info
+    # with an `opentelemetry_traces_exporter` entry point), chosen by name as under the SDK.
+    (tmp_path / "names_exporter.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+            class NamesExporter(SpanExporter):
+                def export(self, spans):
+                    with open(os.environ["NAMES_FILE"], "a") as f:
+                        f.writelines(span.name + "\\n" for span in spans)
+                    return SpanExportResult.SUCCESS
+            """
+        )
+    )
+    dist = tmp_path / "names_exporter-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: names-exporter\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[opentelemetry_traces_exporter]\nnames = names_exporter:NamesExporter\n"
+    )
+    names_file = tmp_path / "names.txt"
+    script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"
+    env = _subprocess_env(
+        OTEL_TRACES_EXPORTER="names",
+        NAMES_FILE=str(names_file),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "invoke_agent nl2bash" in names_file.read_text().splitlines()
+
+    env["OTEL_TRACES_EXPORTER"] = "nosuch"
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0
+    assert "OTEL_TRACES_EXPORTER='nosuch': no span exporter of that name" in out.stderr
+    assert "names" in out.stderr.splitlines()[-1]  # the installed ones are listed

@@ -3,7 +3,10 @@
 It builds (or joins) the global TracerProvider, installs the instrumentation settings, and wires
 the exporters the user asked for. It follows the OpenTelemetry SDK's habits: `OTEL_SERVICE_NAME`
 and `OTEL_RESOURCE_ATTRIBUTES` shape the Resource, `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`,
-`_PROTOCOL` and `_HEADERS` switch on OTLP export, and `OTEL_SDK_DISABLED=true` turns tracing off.
+`_PROTOCOL` and `_HEADERS` switch on OTLP export, `OTEL_TRACES_EXPORTER` names exporters from the
+SDK's own registry, and `OTEL_SDK_DISABLED=true` turns tracing off. The names of the variables
+are the SDK's constants, and the exporters and the provider read their own variables (headers,
+timeouts, sampler, span limits), so nothing the SDK parses is parsed twice here.
 If the application (or `opentelemetry-instrument`) already set a global SDK provider, configure()
 adds to it instead of replacing it. At exit and on SIGTERM the AgentTrace files are completed
 first and the backends get what is left of a bounded wait (`_exit` says how).
@@ -17,10 +20,19 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from importlib.metadata import entry_points
+from typing import Any, cast
 from urllib.parse import urlparse
 
 from opentelemetry import trace
+from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_SDK_DISABLED,
+)
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -38,6 +50,9 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_NAME = "agenttrace"
 DEFAULT_OTLP_TIMEOUT_S = 5.0
+_EXPORTER_ENTRY_POINTS = "opentelemetry_traces_exporter"  # the SDK's registry of exporters
+# The SDK's two protocol-specific OTLP names, each pinning the protocol as the SDK does.
+_OTLP_PROTOCOL_BY_EXPORTER = {"otlp_proto_http": "http/protobuf", "otlp_proto_grpc": "grpc"}
 
 
 class _Processors(SpanProcessor):
@@ -92,13 +107,27 @@ def _env(*names: str) -> str | None:
     return None
 
 
-def _parse_headers(raw: str | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for item in (raw or "").split(","):
-        if "=" in item:
-            key, value = item.split("=", 1)
-            headers[key.strip().lower()] = value.strip()
-    return headers
+def _traces_exporter_names() -> list[str]:
+    """`OTEL_TRACES_EXPORTER` as the SDK splits it: comma-separated, `none` for nothing."""
+    raw = _env(OTEL_TRACES_EXPORTER) or ""
+    return [name.strip().lower() for name in raw.split(",") if name.strip()]
+
+
+def _registered_exporter(name: str) -> SpanExporter:
+    """The span exporter registered under `name` in the `opentelemetry_traces_exporter` entry
+    points: the registry the SDK's own auto-configuration resolves `OTEL_TRACES_EXPORTER` in, so
+    any exporter package installed (zipkin, a vendor's) is chosen the same way here. The
+    exporter reads its own `OTEL_*` variables, as it does under `opentelemetry-instrument`."""
+    found = entry_points(group=_EXPORTER_ENTRY_POINTS, name=name)
+    for entry_point in found:
+        exporter_class = entry_point.load()
+        return cast(SpanExporter, exporter_class())
+    installed = {ep.name for ep in entry_points(group=_EXPORTER_ENTRY_POINTS)}
+    known = sorted(installed | {"otlp", "none"})
+    raise ValueError(
+        f"{OTEL_TRACES_EXPORTER}={name!r}: no span exporter of that name is installed "
+        f"(installed: {', '.join(known)})"
+    )
 
 
 def _otlp_exporter(
@@ -110,8 +139,8 @@ def _otlp_exporter(
     """An OTLP span exporter. With `endpoint` None it reads the OTEL_* variables itself."""
     protocol = (
         protocol
-        or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
+        or _env(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL)
+        or "http/protobuf"  # the specification's default; gRPC is an extra here
     )
     kwargs: dict[str, Any] = {"timeout": timeout}
     if headers:
@@ -199,7 +228,7 @@ def _install_exit_hooks(handle_signals: bool | None) -> None:
 def _otlp_endpoint_label(endpoint: str | None) -> str:
     return (
         endpoint
-        or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        or _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT)
         or "the default OTLP endpoint"
     )
 
@@ -277,7 +306,7 @@ def configure(
     from agenttrace._invocations import use_tracer_provider
 
     use_tracer_provider(tracer_provider)  # None: the global provider, whenever it is set
-    if (_env("OTEL_SDK_DISABLED") or "").lower() == "true":
+    if (_env(OTEL_SDK_DISABLED) or "").lower() == "true":
         return None
 
     existing = trace.get_tracer_provider() if tracer_provider is None else tracer_provider
@@ -296,29 +325,35 @@ def configure(
 
     processors: list[SpanProcessor] = list(span_processors)
     local: list[SpanProcessor] = []  # completed first at exit: the durable record
-    # OTEL_TRACES_EXPORTER, as the SDK reads it (otlp, console, none, agenttrace), when
-    # configure() creates the provider; unset, OTLP is on when an endpoint variable is set.
-    env_exporters = {
-        name.strip().lower()
-        for name in (_env("OTEL_TRACES_EXPORTER") or "").split(",")
-        if name.strip()
-    }
-    if not created:
-        env_exporters = set()
+    # OTEL_TRACES_EXPORTER, as the SDK reads it, when configure() creates the provider (a
+    # provider set up elsewhere already exports what its owner asked for). `otlp` follows the
+    # protocol variables, `agenttrace` is the file processor below, any other name is looked up
+    # where the SDK looks it up. Unset, OTLP is on when an endpoint variable is set.
+    env_exporters = _traces_exporter_names() if created else []
+    if "none" in env_exporters:
+        env_exporters = []
+    otlp_protocol = otlp_protocol or _OTLP_PROTOCOL_BY_EXPORTER.get(
+        next((n for n in env_exporters if n in _OTLP_PROTOCOL_BY_EXPORTER), "")
+    )
     output = output or _env("AGENTTRACE_OUTPUT")
     if output or "agenttrace" in env_exporters:
         from opentelemetry.exporter.agenttrace import AgentTraceSpanProcessor
 
         local.append(AgentTraceSpanProcessor(output, parquet=parquet, strict=strict))
         processors.extend(local)
-    batched = [BoundedExporter(exporter) for exporter in span_exporters]
+    registered = [
+        _registered_exporter(name)
+        for name in env_exporters
+        if name not in ("agenttrace", "console", "otlp", *_OTLP_PROTOCOL_BY_EXPORTER)
+    ]
+    batched = [BoundedExporter(exporter) for exporter in (*span_exporters, *registered)]
     processors.extend(BatchSpanProcessor(exporter) for exporter in batched)
-    env_endpoint = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-    wants_otlp = "otlp" in env_exporters or (
-        created and env_endpoint and not env_exporters - {"otlp"} and "none" not in env_exporters
+    env_endpoint = _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT)
+    wants_otlp = any(n == "otlp" or n in _OTLP_PROTOCOL_BY_EXPORTER for n in env_exporters) or (
+        created and bool(env_endpoint) and not _traces_exporter_names()
     )
     _otlp = None
-    if otlp_endpoint or (wants_otlp and "none" not in env_exporters):
+    if otlp_endpoint or wants_otlp:
         otlp = BoundedExporter(
             _otlp_exporter(otlp_endpoint, otlp_protocol, otlp_headers, otlp_timeout)
         )

@@ -18,6 +18,10 @@ from urllib.parse import urlparse
 
 from opentelemetry.exporter.agenttrace import read_rows
 from opentelemetry.exporter.agenttrace.rows_to_spans import row_to_spans
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -42,7 +46,7 @@ def resolve_endpoint(endpoint: str | None, protocol: str) -> str:
     """The endpoint to use: the argument, else the OTEL_* variables, else the local default."""
     return (
         endpoint
-        or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        or _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT)
         or DEFAULT_ENDPOINTS[protocol]
     )
 
