@@ -7,11 +7,36 @@ rather than the deprecated per-message events. Keys the conventions do not cover
 `agenttrace.`. The instrumentation (`agenttrace`) and the exporter both import this module, so a
 renamed key cannot drift between writer and reader; the instrumentation re-exports it as
 `agenttrace.semconv`.
+
+Keys with a stable OpenTelemetry convention (`error.type`, `exception.*`, `server.*`) come from
+`opentelemetry-semantic-conventions`. The GenAI keys are spelled out here on purpose: that
+package only has them under its private `_incubating` path, every one marked "Deprecated: moved
+to the GenAI semantic conventions repository" (0.66b2, the version the SDK pins), and the SDK
+pins the package exactly, so importing them would let an SDK upgrade rename the keys a row is
+built from. `tests/test_semconv_registry.py` checks each of them against the installed registry
+instead, so a rename there fails a test and is taken on deliberately.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+# `import X as X`: re-exported names, for readers of this module and for type checkers.
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE as ERROR_TYPE
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_ESCAPED as EXCEPTION_ESCAPED,
+)
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE as EXCEPTION_MESSAGE,
+)
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_STACKTRACE as EXCEPTION_STACKTRACE,
+)
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_TYPE as EXCEPTION_TYPE,
+)
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS as SERVER_ADDRESS
+from opentelemetry.semconv.attributes.server_attributes import SERVER_PORT as SERVER_PORT
 
 # --- GenAI semantic conventions -----------------------------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -50,21 +75,15 @@ OPERATION_EXECUTE_TOOL: Final = "execute_tool"
 TOOL_TYPE_FUNCTION: Final = "function"
 
 # --- Other OpenTelemetry conventions --------------------------------------------------------------
-ERROR_TYPE: Final = "error.type"
-# The `exception` span event (Span.record_exception) and its attributes.
+# (ERROR_TYPE, EXCEPTION_* and SERVER_* are imported above.)
+# The `exception` span event (Span.record_exception); its attributes are EXCEPTION_*.
 EXCEPTION_EVENT: Final = "exception"
-EXCEPTION_TYPE: Final = "exception.type"
-EXCEPTION_MESSAGE: Final = "exception.message"
-EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
-EXCEPTION_ESCAPED: Final = "exception.escaped"
 # The instrumentation scope of the spans agenttrace itself starts. Part of the contract between the
 # two layers: the exporter counts only this scope's spans towards a root's `RUN_SPAN_COUNT`.
 INSTRUMENTATION_SCOPE: Final = "agenttrace"
 # Not attributes: what a redaction hook is told it is looking at for a span's name and status.
 SPAN_NAME: Final = "otel.span.name"
 STATUS_DESCRIPTION: Final = "otel.status_description"
-SERVER_ADDRESS: Final = "server.address"
-SERVER_PORT: Final = "server.port"
 HOST_CPU_MODEL_NAME: Final = "host.cpu.model.name"
 
 # OpenInference (Arize Phoenix and friends) reads the span kind from this key.
