@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -39,9 +40,9 @@ class Spans:
 def configure_spans() -> Iterator[object]:
     """Call with configure() keyword arguments; returns a Spans collector for the test."""
 
-    def _configure(**kwargs: object) -> Spans:
+    def _configure(**kwargs: Any) -> Spans:
         exporter = InMemorySpanExporter()
-        extra = list(kwargs.pop("span_processors", []))  # type: ignore[call-overload]
+        extra = list(kwargs.pop("span_processors", []))
         agenttrace.configure(span_processors=[SimpleSpanProcessor(exporter), *extra], **kwargs)
         return Spans(exporter)
 
@@ -50,6 +51,6 @@ def configure_spans() -> Iterator[object]:
 
 
 @pytest.fixture
-def spans(configure_spans) -> Spans:  # type: ignore[no-untyped-def]
+def spans(configure_spans) -> Spans:
     """Spans recorded with the default settings (content on, precise telemetry)."""
     return configure_spans()

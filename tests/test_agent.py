@@ -51,7 +51,7 @@ def test_fixture_is_deterministic_and_checked(tmp_path: Path) -> None:
 
 def test_tasks_from_bundled_local_files_and_a_clear_error_offline(
     tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     nl2bash = load_tasks("nl2bash")
     assert nl2bash[0].task_id == 0 and nl2bash[0].gold
     assert set(scripted_steps("nl2bash")) == {t.prompt for t in nl2bash}
@@ -116,7 +116,7 @@ def _tool_calls(rows: list[dict]) -> list[list[tuple[str, str]]]:
     return [[(s["tool_name"], s["tool_input"]) for s in row["spans"]] for row in rows]
 
 
-def test_collect_resumes_and_streaming_gives_the_same_steps(bundled_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_collect_resumes_and_streaming_gives_the_same_steps(bundled_server, tmp_path: Path) -> None:
     out = tmp_path / "nl2bash.jsonl"
     first = _collect(
         bundled_server,
@@ -204,7 +204,7 @@ def _cli_usage_error() -> bool:
     return result.returncode == 2
 
 
-def test_replay_reissues_the_same_tool_calls(bundled_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_replay_reissues_the_same_tool_calls(bundled_server, tmp_path: Path) -> None:
     recorded = tmp_path / "mbpp.jsonl"
     assert _collect(bundled_server, recorded, "--dataset", "mbpp").returncode == 0
     nl2bash = tmp_path / "nl2bash.jsonl"

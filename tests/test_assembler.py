@@ -35,7 +35,7 @@ def _summary(rows: list) -> list:
 
 
 @pytest.mark.parametrize("sees_starts", [False, True])
-def test_sibling_runs_under_a_remote_parent(spans, sees_starts: bool) -> None:  # type: ignore[no-untyped-def]
+def test_sibling_runs_under_a_remote_parent(spans, sees_starts: bool) -> None:
     remote = trace.set_span_in_context(
         NonRecordingSpan(SpanContext(0x1234, 0x99, is_remote=True, trace_flags=TraceFlags(1)))
     )
@@ -62,7 +62,7 @@ def test_sibling_runs_under_a_remote_parent(spans, sees_starts: bool) -> None:  
 
 
 @pytest.mark.parametrize("sees_starts", [False, True])
-def test_foreign_agent_span_inside_a_run_stays_in_it(spans, sees_starts: bool) -> None:  # type: ignore[no-untyped-def]
+def test_foreign_agent_span_inside_a_run_stays_in_it(spans, sees_starts: bool) -> None:
     foreign = trace.get_tracer("openinference.instrumentation.langchain")
     with agenttrace.agent_run("outer"):
         with (
@@ -80,7 +80,7 @@ def test_foreign_agent_span_inside_a_run_stays_in_it(spans, sees_starts: bool) -
 
 
 @pytest.mark.parametrize("sees_starts", [False, True])
-def test_memory_pressure_writes_early_and_loses_nothing(spans, sees_starts: bool) -> None:  # type: ignore[no-untyped-def]
+def test_memory_pressure_writes_early_and_loses_nothing(spans, sees_starts: bool) -> None:
     with agenttrace.agent_run("A"):
         with agenttrace.tool_call("a1"):
             pass

@@ -14,7 +14,7 @@ import agenttrace
 from agenttrace import _content, semconv
 
 
-def test_arguments_as_json_and_release_repr(spans) -> None:  # type: ignore[no-untyped-def]
+def test_arguments_as_json_and_release_repr(spans) -> None:
     @agenttrace.tool(name="bash")
     def bash(command: str, timeout: int = 30) -> str:
         return f"ran {command}"
@@ -35,7 +35,7 @@ def test_arguments_as_json_and_release_repr(spans) -> None:  # type: ignore[no-u
     assert positional.attributes[semconv.TOOL_INPUT_REPR] == "args=('pwd',), kwargs={'timeout': 5}"
 
 
-def test_var_positional_arguments_are_named(spans) -> None:  # type: ignore[no-untyped-def]
+def test_var_positional_arguments_are_named(spans) -> None:
     @agenttrace.tool
     def total(*numbers: int) -> int:
         return sum(numbers)
@@ -46,7 +46,7 @@ def test_var_positional_arguments_are_named(spans) -> None:  # type: ignore[no-u
     assert span.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "6"
 
 
-def test_structured_result_is_json(spans) -> None:  # type: ignore[no-untyped-def]
+def test_structured_result_is_json(spans) -> None:
     @agenttrace.tool
     def stat() -> dict:
         return {"size": 3, "names": ["a", "b"]}
@@ -60,7 +60,7 @@ def test_structured_result_is_json(spans) -> None:  # type: ignore[no-untyped-de
     }
 
 
-def test_exit_code_from_called_process_error_and_explicit(spans) -> None:  # type: ignore[no-untyped-def]
+def test_exit_code_from_called_process_error_and_explicit(spans) -> None:
     @agenttrace.tool
     def strict() -> None:
         raise subprocess.CalledProcessError(3, ["false"])
@@ -73,7 +73,7 @@ def test_exit_code_from_called_process_error_and_explicit(spans) -> None:  # typ
     assert spans.one("execute_tool bash").attributes[semconv.TOOL_EXIT_CODE] == 127
 
 
-def test_run_metadata_static_and_dynamic(spans) -> None:  # type: ignore[no-untyped-def]
+def test_run_metadata_static_and_dynamic(spans) -> None:
     @agenttrace.agent(
         name="nl2bash", metadata={"dataset_name": "nl2bash", "dataset_split": "train"}
     )
@@ -97,7 +97,7 @@ def test_run_metadata_static_and_dynamic(spans) -> None:  # type: ignore[no-unty
     assert output[0]["parts"][0]["content"] == "answer"
 
 
-def test_llm_decorator_records_openai_style_completion(spans) -> None:  # type: ignore[no-untyped-def]
+def test_llm_decorator_records_openai_style_completion(spans) -> None:
     completion = {
         "id": "chatcmpl-1",
         "model": "qwen3-8b-q4",
@@ -149,7 +149,7 @@ def test_llm_decorator_records_openai_style_completion(spans) -> None:  # type: 
     assert [m["role"] for m in inputs] == ["system", "user"]
 
 
-def test_content_off_by_argument(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_content_off_by_argument(configure_spans) -> None:
     spans = configure_spans(capture_content=False)
 
     @agenttrace.tool
@@ -198,7 +198,7 @@ def test_content_off_by_environment_variable(tmp_path) -> None:
     assert "gen_ai.tool.name" in out.stdout
 
 
-def test_long_values_are_bounded_with_marker(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_long_values_are_bounded_with_marker(configure_spans) -> None:
     spans = configure_spans(max_value_length=1000)
 
     @agenttrace.tool
@@ -230,14 +230,14 @@ class _Unprintable:
         raise RuntimeError("no repr")
 
 
-def test_unserialisable_values_never_raise(spans) -> None:  # type: ignore[no-untyped-def]
+def test_unserialisable_values_never_raise(spans) -> None:
     cyclic: list = [1]
     cyclic.append(cyclic)
     nested: dict = {"self": None}
     nested["self"] = nested
 
     @agenttrace.tool
-    def weird(a, b, c, d, e):  # type: ignore[no-untyped-def]
+    def weird(a, b, c, d, e):
         return {"nan": math.nan, "inf": -math.inf, "bytes": b"\xff\x00", "obj": object()}
 
     result = weird(cyclic, nested, _Unprintable(), b"raw bytes", {1, 2})
@@ -255,7 +255,7 @@ def test_unserialisable_values_never_raise(spans) -> None:  # type: ignore[no-un
     assert "unrepresentable" in attrs[semconv.TOOL_INPUT_REPR]
 
 
-def test_redaction_of_secrets_home_and_roots(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_redaction_of_secrets_home_and_roots(configure_spans, tmp_path) -> None:
     fixture_root = tmp_path / "fixture"
     seen_keys = []
 
@@ -289,7 +289,7 @@ def test_redaction_of_secrets_home_and_roots(configure_spans, tmp_path) -> None:
     assert semconv.GEN_AI_TOOL_CALL_RESULT in seen_keys
 
 
-def test_broken_redaction_hook_drops_the_value_not_the_call(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_broken_redaction_hook_drops_the_value_not_the_call(configure_spans) -> None:
     def hook(key: str, text: str) -> str:
         raise RuntimeError("hook bug")
 
@@ -309,7 +309,7 @@ class _AttrBag:
     def __init__(self) -> None:
         self.data: dict = {}
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         return self.data[name]
 
 
@@ -318,11 +318,11 @@ class _BadStr(Exception):
         raise RuntimeError("no str")
 
 
-def test_hostile_values_never_break_the_call(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_values_never_break_the_call(configure_spans) -> None:
     spans = configure_spans(max_value_length=64)
 
     @agenttrace.tool
-    def takes(value):  # type: ignore[no-untyped-def]
+    def takes(value):
         return value
 
     deep: list = ["x" * 500]
@@ -342,7 +342,7 @@ def test_hostile_values_never_break_the_call(configure_spans) -> None:  # type: 
                 json.loads(text)
 
 
-def test_an_exception_whose_str_raises_still_fails_the_span(spans) -> None:  # type: ignore[no-untyped-def]
+def test_an_exception_whose_str_raises_still_fails_the_span(spans) -> None:
     @agenttrace.tool
     def bad() -> None:
         raise _BadStr()

@@ -42,7 +42,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> list[Path]:  # type: ignore[no-untyped-def]
+def recorded(tmp_path_factory) -> list[Path]:
     """Two AgentTrace files from the demo (distinct runs: backends keep span ids unique)."""
     files = []
     for name in ("first", "second", "third"):
@@ -59,7 +59,7 @@ def _rows(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_send_puts_the_runs_on_the_wire(recorded, protocol: str, suffix: str) -> None:  # type: ignore[no-untyped-def]
+def test_send_puts_the_runs_on_the_wire(recorded, protocol: str, suffix: str) -> None:
     receiver = OTLPReceiver().start()
     try:
         endpoint = receiver.http_endpoint if protocol == "http/protobuf" else receiver.grpc_endpoint
@@ -107,14 +107,14 @@ def test_send_puts_the_runs_on_the_wire(recorded, protocol: str, suffix: str) ->
             assert span.attributes["agenttrace.step.number"] == step["step_number"]
 
 
-def test_send_to_nothing_fails_fast_and_clearly(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_send_to_nothing_fails_fast_and_clearly(recorded) -> None:
     started = time.monotonic()
     result = _cli("send", str(recorded[0]), "--endpoint", f"http://127.0.0.1:{_free_port()}")
     assert result.returncode == 1 and "cannot connect to" in result.stderr
     assert time.monotonic() - started < 15
 
 
-def test_send_to_a_backend_that_never_answers_gives_up(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_send_to_a_backend_that_never_answers_gives_up(recorded) -> None:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)  # accepts connections (in the kernel) and never answers
@@ -135,7 +135,7 @@ def test_send_to_a_backend_that_never_answers_gives_up(recorded) -> None:  # typ
     assert elapsed < 30
 
 
-def test_send_usage_errors(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_send_usage_errors(recorded) -> None:
     assert _cli("send").returncode == 2
     assert _cli("send", str(recorded[0]), "--protocol", "http/json").returncode == 2
     assert _cli("send", str(recorded[0]), "--header", "no-equals").returncode == 2
@@ -252,7 +252,7 @@ class Phoenix:
 
 
 @pytest.fixture(scope="module")
-def phoenix(tmp_path_factory) -> Iterator[Phoenix]:  # type: ignore[no-untyped-def]
+def phoenix(tmp_path_factory) -> Iterator[Phoenix]:
     binary = _phoenix_binary()
     running = Phoenix(binary, tmp_path_factory.mktemp("phoenix"))
     yield running
@@ -278,7 +278,7 @@ def _check_in_phoenix(phoenix: Phoenix, project: str, rows: list[dict]) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_phoenix_receives_sent_runs(phoenix, recorded, protocol: str) -> None:  # type: ignore[no-untyped-def]
+def test_phoenix_receives_sent_runs(phoenix, recorded, protocol: str) -> None:
     source = recorded[0] if protocol == "http/protobuf" else recorded[1]
     endpoint = (
         phoenix.url if protocol == "http/protobuf" else f"http://127.0.0.1:{phoenix.grpc_port}"
@@ -303,7 +303,7 @@ def _rotel_env() -> dict[str, str]:
     return env
 
 
-def test_phoenix_through_a_rotel_collector_hop(phoenix, recorded) -> None:  # type: ignore[no-untyped-def]
+def test_phoenix_through_a_rotel_collector_hop(phoenix, recorded) -> None:
     import rotel
 
     binary = Path(rotel.__file__).parent / "rotel-agent"
@@ -350,7 +350,7 @@ def test_phoenix_through_a_rotel_collector_hop(phoenix, recorded) -> None:  # ty
         collector.wait(timeout=20)
 
 
-def test_live_export_to_phoenix(phoenix, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_live_export_to_phoenix(phoenix, tmp_path) -> None:
     env = _env() | {
         "OTEL_EXPORTER_OTLP_ENDPOINT": phoenix.url,
         "OTEL_RESOURCE_ATTRIBUTES": "openinference.project.name=live-demo",
@@ -373,7 +373,7 @@ def _compose_binary() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-def test_compose_file_is_valid_for_the_real_compose_binary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_compose_file_is_valid_for_the_real_compose_binary(tmp_path) -> None:
     binary = _compose_binary()
     for profile in ([], ["--profile", "phoenix"]):
         result = subprocess.run(

@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 import openai
 import pytest
 from click.testing import CliRunner
 
-from agenttrace.collection.reference_agent import RunResult
+from agenttrace.collection.reference_agent import ReferenceAgent, RunResult
 from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptResponder
 from agenttrace.collection.tasks import Task, scripted_steps
 
@@ -163,7 +164,9 @@ def test_collect_goes_on_past_a_failed_run_and_stops_when_nothing_can_succeed(
 
     tasks = [Task("mbpp", i, f"task {i}", "mbpp", "test") for i in range(4)]
     agent = _FailingAgent({1: _error(openai.RateLimitError)})
-    summary = collect(agent, tasks, output=tmp_path / "none.jsonl", run_id="r")  # type: ignore[arg-type]
+    summary = collect(
+        cast(ReferenceAgent, agent), tasks, output=tmp_path / "none.jsonl", run_id="r"
+    )
     assert agent.ran == [0, 1, 2, 3]
     assert [t.task_id for t, _ in summary.failures] == [1]
     assert [r.stop_reason for _, r in summary.results] == [
@@ -175,13 +178,13 @@ def test_collect_goes_on_past_a_failed_run_and_stops_when_nothing_can_succeed(
 
     agent = _FailingAgent({2: _error(openai.APIConnectionError)})
     with pytest.raises(CollectAborted) as aborted:
-        collect(agent, tasks, output=tmp_path / "none.jsonl", run_id="r")  # type: ignore[arg-type]
+        collect(cast(ReferenceAgent, agent), tasks, output=tmp_path / "none.jsonl", run_id="r")
     assert agent.ran == [0, 1, 2] and aborted.value.task.task_id == 2
     assert len(aborted.value.summary.results) == 3
 
     agent = _FailingAgent({0: ZeroDivisionError("a bug in the agent")})
     with pytest.raises(ZeroDivisionError):  # not the model server's: not hidden as a failure
-        collect(agent, tasks, output=tmp_path / "none.jsonl", run_id="r")  # type: ignore[arg-type]
+        collect(cast(ReferenceAgent, agent), tasks, output=tmp_path / "none.jsonl", run_id="r")
 
 
 def _collect(tmp_path: Path, base_url: str, model: str, *args: str) -> subprocess.CompletedProcess:
@@ -203,7 +206,7 @@ def _collect(tmp_path: Path, base_url: str, model: str, *args: str) -> subproces
 @pytest.mark.slow
 def test_collect_marks_server_errors_retries_them_and_says_how_many(
     tmp_path: Path, model_server
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     failed = _collect(tmp_path, model_server.base_url, "error-500", "-n", "1")
     line = _one_line_error(failed)
     assert "1 run failed on the model server (1 InternalServerError" in line
@@ -270,7 +273,7 @@ def test_replay_never_writes_over_its_input_or_an_existing_output(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_collect_and_replay_remove_their_temporary_fixture(tmp_path: Path, model_server) -> None:  # type: ignore[no-untyped-def]
+def test_collect_and_replay_remove_their_temporary_fixture(tmp_path: Path, model_server) -> None:
     recorded = tmp_path / "nl.jsonl"
     collected = _cli(
         tmp_path,

@@ -6,16 +6,18 @@ import asyncio
 import gc
 import logging
 import threading
+from typing import Any, cast
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 import agenttrace
 from agenttrace import semconv
 
 
-def _children_of(spans, parent):  # type: ignore[no-untyped-def]
+def _children_of(spans, parent):
     return [
         s
         for s in spans.all()
@@ -23,7 +25,7 @@ def _children_of(spans, parent):  # type: ignore[no-untyped-def]
     ]
 
 
-def test_agent_llm_tool_tree_names_and_kinds(spans) -> None:  # type: ignore[no-untyped-def]
+def test_agent_llm_tool_tree_names_and_kinds(spans) -> None:
     @agenttrace.tool
     def bash(command: str) -> str:
         return "ok"
@@ -57,7 +59,7 @@ def test_agent_llm_tool_tree_names_and_kinds(spans) -> None:  # type: ignore[no-
     assert root.status.status_code is StatusCode.UNSET
 
 
-def test_step_numbers_count_per_run(spans) -> None:  # type: ignore[no-untyped-def]
+def test_step_numbers_count_per_run(spans) -> None:
     @agenttrace.llm(model="m")
     def step() -> str:
         return "x"
@@ -74,7 +76,7 @@ def test_step_numbers_count_per_run(spans) -> None:  # type: ignore[no-untyped-d
 
 
 @pytest.mark.parametrize("form", ["bare", "named_positional", "named_keyword"])
-def test_decorator_forms(spans, form: str) -> None:  # type: ignore[no-untyped-def]
+def test_decorator_forms(spans, form: str) -> None:
     def grep(pattern: str) -> str:
         return pattern
 
@@ -85,11 +87,11 @@ def test_decorator_forms(spans, form: str) -> None:  # type: ignore[no-untyped-d
     else:
         decorated, expected = agenttrace.tool(name="search")(grep), "search"
     assert decorated("x") == "x"
-    assert decorated.__name__ == "grep" and decorated.__wrapped__ is grep
+    assert decorated.__name__ == "grep" and cast(Any, decorated).__wrapped__ is grep
     assert spans.one(f"execute_tool {expected}").attributes[semconv.GEN_AI_TOOL_NAME] == expected
 
 
-def test_async_function(spans) -> None:  # type: ignore[no-untyped-def]
+def test_async_function(spans) -> None:
     @agenttrace.tool
     async def fetch(url: str) -> str:
         await asyncio.sleep(0)
@@ -105,11 +107,11 @@ def test_async_function(spans) -> None:  # type: ignore[no-untyped-def]
     assert tool.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "A"
 
 
-def test_sync_generator_exhausted(spans) -> None:  # type: ignore[no-untyped-def]
+def test_sync_generator_exhausted(spans) -> None:
     @agenttrace.tool
-    def lines(n: int):  # type: ignore[no-untyped-def]
+    def lines(n: int):
         for i in range(n):
-            assert trace.get_current_span().name == "execute_tool lines"
+            assert cast(ReadableSpan, trace.get_current_span()).name == "execute_tool lines"
             yield f"{i}\n"
 
     assert list(lines(3)) == ["0\n", "1\n", "2\n"]
@@ -118,9 +120,9 @@ def test_sync_generator_exhausted(spans) -> None:  # type: ignore[no-untyped-def
     assert semconv.GENERATOR_CLOSED_EARLY not in span.attributes
 
 
-def test_generator_does_not_leak_its_span_to_the_consumer(spans) -> None:  # type: ignore[no-untyped-def]
+def test_generator_does_not_leak_its_span_to_the_consumer(spans) -> None:
     @agenttrace.tool
-    def numbers():  # type: ignore[no-untyped-def]
+    def numbers():
         yield 1
         yield 2
 
@@ -129,9 +131,9 @@ def test_generator_does_not_leak_its_span_to_the_consumer(spans) -> None:  # typ
         assert trace.get_current_span() is outside
 
 
-def test_generator_send_and_throw_are_forwarded(spans) -> None:  # type: ignore[no-untyped-def]
+def test_generator_send_and_throw_are_forwarded(spans) -> None:
     @agenttrace.tool
-    def echo():  # type: ignore[no-untyped-def]
+    def echo():
         received = yield "ready"
         try:
             yield f"got {received}"
@@ -151,12 +153,12 @@ def test_generator_send_and_throw_are_forwarded(spans) -> None:  # type: ignore[
 def test_sync_generator_closed_early_ends_once_without_detach_errors(
     spans,
     caplog,
-    how: str,  # type: ignore[no-untyped-def]
+    how: str,
 ) -> None:
     cleaned = []
 
     @agenttrace.tool
-    def endless():  # type: ignore[no-untyped-def]
+    def endless():
         try:
             i = 0
             while True:
@@ -194,9 +196,9 @@ def test_sync_generator_closed_early_ends_once_without_detach_errors(
     assert "Failed to detach context" not in caplog.text
 
 
-def test_async_generator_exhausted_and_closed_early(spans, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_async_generator_exhausted_and_closed_early(spans, caplog) -> None:
     @agenttrace.tool
-    async def stream(n: int):  # type: ignore[no-untyped-def]
+    async def stream(n: int):
         for i in range(n):
             await asyncio.sleep(0)
             yield str(i)
@@ -249,7 +251,7 @@ class Toolbox:
         return f"static{x}"
 
 
-def test_methods_classmethods_staticmethods(spans) -> None:  # type: ignore[no-untyped-def]
+def test_methods_classmethods_staticmethods(spans) -> None:
     box = Toolbox()
     assert box.method(1) == "self1"
     assert Toolbox.klass(2) == "cls2" and box.klass(2) == "cls2"
@@ -274,7 +276,7 @@ class Boom(Exception):
     pass
 
 
-def test_exception_recorded_and_reraised_unchanged(spans) -> None:  # type: ignore[no-untyped-def]
+def test_exception_recorded_and_reraised_unchanged(spans) -> None:
     error = Boom("bad input")
 
     @agenttrace.tool
@@ -292,9 +294,9 @@ def test_exception_recorded_and_reraised_unchanged(spans) -> None:  # type: igno
     assert span.events[0].attributes["exception.message"] == "bad input"
 
 
-def test_exception_in_async_generator_and_cancellation(spans) -> None:  # type: ignore[no-untyped-def]
+def test_exception_in_async_generator_and_cancellation(spans) -> None:
     @agenttrace.tool
-    async def broken():  # type: ignore[no-untyped-def]
+    async def broken():
         yield 1
         raise Boom("mid-stream")
 
@@ -318,7 +320,7 @@ def test_exception_in_async_generator_and_cancellation(spans) -> None:  # type: 
     assert cancelled.attributes[semconv.ERROR_TYPE] == "CancelledError"
 
 
-def test_span_ends_exactly_once(spans) -> None:  # type: ignore[no-untyped-def]
+def test_span_ends_exactly_once(spans) -> None:
     with agenttrace.tool_call("bash", {"command": "true"}) as call:
         call.set_result("")
     call.finish("again")
@@ -328,7 +330,7 @@ def test_span_ends_exactly_once(spans) -> None:  # type: ignore[no-untyped-def]
     assert span.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == ""
 
 
-def test_context_manager_forms(spans) -> None:  # type: ignore[no-untyped-def]
+def test_context_manager_forms(spans) -> None:
     with agenttrace.agent_run(
         "manual", prompt="p", model="qwen", task_id=7, dataset_name="mbpp"
     ) as run:
@@ -357,7 +359,7 @@ def test_context_manager_forms(spans) -> None:  # type: ignore[no-untyped-def]
     assert tool.parent.span_id == root.context.span_id
 
 
-def test_context_reaches_tasks_and_executor_threads(spans) -> None:  # type: ignore[no-untyped-def]
+def test_context_reaches_tasks_and_executor_threads(spans) -> None:
     @agenttrace.tool
     def work(i: int) -> int:
         return i
@@ -383,7 +385,7 @@ def test_context_reaches_tasks_and_executor_threads(spans) -> None:  # type: ign
     assert all(c.context.trace_id == root.context.trace_id for c in children)
 
 
-def test_concurrent_runs_never_mix(spans) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_runs_never_mix(spans) -> None:
     @agenttrace.tool
     def step(run_id: int, i: int) -> int:
         return i
@@ -422,7 +424,7 @@ def test_concurrent_runs_never_mix(spans) -> None:  # type: ignore[no-untyped-de
     assert len({r.context.trace_id for r in roots}) == 8
 
 
-def test_nested_tool_parent_is_enclosing_tool(spans) -> None:  # type: ignore[no-untyped-def]
+def test_nested_tool_parent_is_enclosing_tool(spans) -> None:
     @agenttrace.tool
     def inner() -> str:
         return "in"
@@ -438,7 +440,7 @@ def test_nested_tool_parent_is_enclosing_tool(spans) -> None:  # type: ignore[no
     )
 
 
-def test_call_id_applies_to_one_call_only(spans) -> None:  # type: ignore[no-untyped-def]
+def test_call_id_applies_to_one_call_only(spans) -> None:
     @agenttrace.tool
     def inner() -> None:
         pass
@@ -455,10 +457,10 @@ def test_call_id_applies_to_one_call_only(spans) -> None:  # type: ignore[no-unt
 
 def test_decorating_a_non_callable_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match="wrap callables"):
-        agenttrace.tool(42)  # type: ignore[call-overload]
+        agenttrace.tool(42)  # type: ignore[call-overload]  # the non-callable under test
 
 
-def test_call_id_names_the_first_tool_of_the_block_only(spans) -> None:  # type: ignore[no-untyped-def]
+def test_call_id_names_the_first_tool_of_the_block_only(spans) -> None:
     @agenttrace.tool
     def a() -> None:
         pass
@@ -474,11 +476,11 @@ def test_call_id_names_the_first_tool_of_the_block_only(spans) -> None:  # type:
     assert semconv.GEN_AI_TOOL_CALL_ID not in spans.one("execute_tool b").attributes
 
 
-def test_generator_tool_resumed_on_another_thread_has_sane_telemetry(spans) -> None:  # type: ignore[no-untyped-def]
+def test_generator_tool_resumed_on_another_thread_has_sane_telemetry(spans) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     @agenttrace.tool
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks():
         for i in range(3):
             sum(range(200_000))
             yield i

@@ -37,16 +37,16 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 # -- the row is on disk when the agent call returns ---------------------------------------------
 @pytest.fixture
-def processor(configure_spans, tmp_path: Path) -> Iterator[AgentTraceSpanProcessor]:  # type: ignore[no-untyped-def]
+def processor(configure_spans, tmp_path: Path) -> Iterator[AgentTraceSpanProcessor]:
     processor = AgentTraceSpanProcessor(tmp_path / "runs.jsonl", parquet=False)
     configure_spans(span_processors=[processor])
     yield processor
     processor.shutdown()
 
 
-def test_a_generator_tool_kept_alive_does_not_hold_the_row_back(processor, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_generator_tool_kept_alive_does_not_hold_the_row_back(processor, tmp_path) -> None:
     @agenttrace.tool
-    def lines():  # type: ignore[no-untyped-def]
+    def lines():
         yield "first"
         yield "second"
 
@@ -75,7 +75,7 @@ def test_a_generator_tool_kept_alive_does_not_hold_the_row_back(processor, tmp_p
     assert processor._assembler.buffered_spans == 0
 
 
-def test_a_tool_left_running_in_a_thread_is_late_with_what_it_started(processor, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_tool_left_running_in_a_thread_is_late_with_what_it_started(processor, tmp_path) -> None:
     release, inner_done = threading.Event(), threading.Event()
 
     @agenttrace.tool
@@ -109,7 +109,7 @@ def test_a_tool_left_running_in_a_thread_is_late_with_what_it_started(processor,
     assert processor._assembler.buffered_spans == 0
 
 
-def test_a_run_whose_spans_all_ended_is_complete_at_return(processor, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_whose_spans_all_ended_is_complete_at_return(processor, tmp_path) -> None:
     @agenttrace.tool
     def work(i: int) -> int:
         return i
@@ -150,7 +150,7 @@ BOUND_S = 1.5
 
 
 @pytest.mark.parametrize("backend", ["closed port", "accepts, never answers"])
-def test_a_dead_backend_cannot_hold_the_exit_past_the_bound(tmp_path, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_backend_cannot_hold_the_exit_past_the_bound(tmp_path, backend: str) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -209,7 +209,7 @@ def refusing_endpoint() -> Iterator[str]:
     server.server_close()
 
 
-def test_otlp_counts_say_what_a_refusing_backend_took(configure_spans, refusing_endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_otlp_counts_say_what_a_refusing_backend_took(configure_spans, refusing_endpoint) -> None:
     configure_spans(otlp_endpoint=refusing_endpoint, otlp_timeout=2.0)
 
     @agenttrace.tool
@@ -228,7 +228,7 @@ def test_otlp_counts_say_what_a_refusing_backend_took(configure_spans, refusing_
     assert counts.describe().startswith(f"OTLP to {refusing_endpoint}: 0 of 2 spans delivered")
 
 
-def test_otlp_counts_say_what_a_working_backend_took(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_otlp_counts_say_what_a_working_backend_took(configure_spans) -> None:
     from otlp_receiver import OTLPReceiver
 
     receiver = OTLPReceiver().start()
@@ -250,7 +250,7 @@ def test_otlp_counts_say_what_a_working_backend_took(configure_spans) -> None:  
 
 
 @pytest.mark.slow
-def test_demo_does_not_claim_spans_a_backend_refused(tmp_path, refusing_endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_demo_does_not_claim_spans_a_backend_refused(tmp_path, refusing_endpoint) -> None:
     result = subprocess.run(
         [str(SCRIPT), "demo", "-o", str(tmp_path / "d")],
         env=_clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=refusing_endpoint),

@@ -32,7 +32,7 @@ import agenttrace
 METADATA = {"dataset_name": "mbpp", "source": "tests", "dataset_split": "test"}
 
 
-def _agent():  # type: ignore[no-untyped-def]
+def _agent():
     @agenttrace.tool(name="bash")
     def bash(command: str) -> str:
         return agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True).stdout
@@ -79,7 +79,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_processor_writes_the_row_before_the_call_returns(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_processor_writes_the_row_before_the_call_returns(configure_spans, tmp_path) -> None:
     out = tmp_path / "runs.jsonl"
     processor = AgentTraceSpanProcessor(out)
     configure_spans(span_processors=[processor])
@@ -127,7 +127,7 @@ def test_processor_writes_the_row_before_the_call_returns(configure_spans, tmp_p
     assert processor.stats.rows == 1 and processor.stats.dropped_spans == 0
 
 
-def test_strict_rows_are_pure_schema_0_3_0(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_strict_rows_are_pure_schema_0_3_0(configure_spans, tmp_path) -> None:
     out = tmp_path / "strict.jsonl"
     configure_spans(span_processors=[AgentTraceSpanProcessor(out, strict=True, parquet=False)])
     _agent()("x", 1)
@@ -136,7 +136,7 @@ def test_strict_rows_are_pure_schema_0_3_0(configure_spans, tmp_path) -> None:  
     assert "tool_call_id" not in row["spans"][0] and "start_ns" not in row["llm_steps"][0]
 
 
-def _record_spans(configure_spans) -> list:  # type: ignore[no-untyped-def]
+def _record_spans(configure_spans) -> list:
     spans = configure_spans()
     run = _agent()
     run("one", 1)
@@ -146,7 +146,7 @@ def _record_spans(configure_spans) -> list:  # type: ignore[no-untyped-def]
 
 def test_exporter_assembles_spans_in_any_order_and_across_batches(
     configure_spans, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     finished = _record_spans(configure_spans)
     assert len(finished) == 8
     reference = tmp_path / "reference.jsonl"
@@ -168,7 +168,7 @@ def test_exporter_assembles_spans_in_any_order_and_across_batches(
         assert {r["trace_id"]: r for r in _lines(out)} == expected
 
 
-def test_root_that_never_ends_becomes_an_incomplete_row(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_root_that_never_ends_becomes_an_incomplete_row(configure_spans, tmp_path) -> None:
     out = tmp_path / "open.jsonl"
     processor = AgentTraceSpanProcessor(out, parquet=False)
     configure_spans(span_processors=[processor])
@@ -188,7 +188,7 @@ def test_root_that_never_ends_becomes_an_incomplete_row(configure_spans, tmp_pat
     assert processor.stats.incomplete_rows == 1
 
 
-def test_exporter_without_root_writes_children_as_incomplete(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_exporter_without_root_writes_children_as_incomplete(configure_spans, tmp_path) -> None:
     finished = _record_spans(configure_spans)
     children = [s for s in finished if not s.name.startswith("invoke_agent")]
     out = tmp_path / "orphans.jsonl"
@@ -252,7 +252,7 @@ def test_foreign_spans_are_ignored_and_genai_spans_of_others_converted(tmp_path)
     provider.shutdown()
 
 
-def test_nested_tool_calls_name_their_enclosing_tool(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_nested_tool_calls_name_their_enclosing_tool(configure_spans, tmp_path) -> None:
     out = tmp_path / "nested.jsonl"
     configure_spans(span_processors=[AgentTraceSpanProcessor(out, parquet=False)])
 
@@ -275,7 +275,7 @@ def test_nested_tool_calls_name_their_enclosing_tool(configure_spans, tmp_path) 
     assert by_name["inner"]["parent_span_id"] == by_name["outer"]["span_id"]
 
 
-def test_nested_agent_runs_stay_in_their_outer_row(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_nested_agent_runs_stay_in_their_outer_row(configure_spans, tmp_path) -> None:
     out = tmp_path / "subagent.jsonl"
     configure_spans(span_processors=[AgentTraceSpanProcessor(out, parquet=False)])
 
@@ -296,7 +296,7 @@ def test_nested_agent_runs_stay_in_their_outer_row(configure_spans, tmp_path) ->
     assert [s["tool_name"] for s in row["spans"]] == ["leaf"]
 
 
-def test_parquet_twin_is_written_at_shutdown(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_parquet_twin_is_written_at_shutdown(configure_spans, tmp_path) -> None:
     import pandas as pd
 
     out = tmp_path / "runs.jsonl"
@@ -334,7 +334,7 @@ def test_parquet_twin_is_written_at_shutdown(configure_spans, tmp_path) -> None:
     assert pq.ParquetFile(parquet_path).metadata.num_rows == 3
 
 
-def test_memory_is_bounded_by_evicting_the_oldest_run(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_memory_is_bounded_by_evicting_the_oldest_run(configure_spans, tmp_path) -> None:
     out = tmp_path / "bounded.jsonl"
     processor = AgentTraceSpanProcessor(out, parquet=False, max_spans=5)
     configure_spans(span_processors=[processor])
@@ -355,7 +355,7 @@ def test_memory_is_bounded_by_evicting_the_oldest_run(configure_spans, tmp_path)
     assert processor._assembler.buffered_spans == 0
 
 
-def test_processor_loses_nothing_in_a_burst(configure_spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_processor_loses_nothing_in_a_burst(configure_spans, tmp_path) -> None:
     out = tmp_path / "burst.jsonl"
     processor = AgentTraceSpanProcessor(out, parquet=False)
     configure_spans(span_processors=[processor])
@@ -440,7 +440,7 @@ def test_exporter_never_raises_into_the_sdk(tmp_path) -> None:
     assert exporter.export([]).name == "FAILURE"
 
 
-def test_the_exporter_leaves_other_batch_processors_alone(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_exporter_leaves_other_batch_processors_alone(tmp_path, monkeypatch) -> None:
     """Building the exporter changes no process-wide setting: a BatchSpanProcessor built after it
     (for another exporter) keeps the SDK's default queue instead of a million spans."""
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -458,7 +458,7 @@ def test_the_exporter_leaves_other_batch_processors_alone(tmp_path, monkeypatch)
         exporter.shutdown()
 
 
-def test_zero_code_configurator_puts_our_processor_only_in_front_of_our_exporter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_zero_code_configurator_puts_our_processor_only_in_front_of_our_exporter(tmp_path) -> None:
     from opentelemetry.exporter.agenttrace.configurator import export_span_processor
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -475,7 +475,7 @@ def test_zero_code_configurator_puts_our_processor_only_in_front_of_our_exporter
         processor.shutdown()
 
 
-def test_without_pyarrow_jsonl_only_and_one_warning(tmp_path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_without_pyarrow_jsonl_only_and_one_warning(tmp_path, monkeypatch, caplog) -> None:
     from opentelemetry.exporter.agenttrace import exporter as exporter_module
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails
@@ -517,7 +517,7 @@ SIGTERM_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sigterm_writes_open_runs_as_incomplete_and_finishes_parquet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_writes_open_runs_as_incomplete_and_finishes_parquet(tmp_path) -> None:
     out = tmp_path / "runs.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
     process = subprocess.Popen(
@@ -565,7 +565,7 @@ ZERO_CODE_APP = textwrap.dedent(
 )
 
 
-def test_zero_code_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_zero_code_entry_point(tmp_path) -> None:
     from importlib.metadata import entry_points
 
     (entry,) = [
@@ -605,7 +605,7 @@ def test_zero_code_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def
 
 def test_hugging_face_datasets_and_pandas_load_our_files(
     configure_spans, tmp_path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import pandas as pd
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
@@ -671,7 +671,7 @@ BUSY_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sigterm_while_rows_are_being_written_never_hangs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_while_rows_are_being_written_never_hangs(tmp_path) -> None:
     import random
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
@@ -699,7 +699,7 @@ def test_sigterm_while_rows_are_being_written_never_hangs(tmp_path) -> None:  # 
     ("raw", "on"),
     [("", False), ("0", False), ("off", False), ("1", True), ("TRUE", True), ("y", True)],
 )
-def test_the_exporters_switches_read_the_environment_as_agenttrace_does(  # type: ignore[no-untyped-def]
+def test_the_exporters_switches_read_the_environment_as_agenttrace_does(
     monkeypatch, raw: str, on: bool
 ) -> None:
     from opentelemetry.exporter.agenttrace.exporter import _env_flag

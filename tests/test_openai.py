@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -16,7 +17,7 @@ from agenttrace.collection.scripted_server import ScriptedModelServer, ScriptRes
 from agenttrace.integrations.openai import _StepAccumulator
 
 PROMPT = "List the files in /testbed"
-SCRIPT = {
+SCRIPT: dict[str, list[dict[str, Any]]] = {
     PROMPT: [
         {
             "reasoning": "The user wants a listing; ls will do. " * 3,
@@ -41,11 +42,11 @@ def server() -> Iterator[ScriptedModelServer]:
         yield running
 
 
-def _client(server: ScriptedModelServer, cls=openai.OpenAI):  # type: ignore[no-untyped-def]
+def _client(server: ScriptedModelServer, cls=openai.OpenAI):
     return cls(base_url=server.base_url, api_key="none", max_retries=0)
 
 
-def _step_attributes(span) -> dict:  # type: ignore[no-untyped-def]
+def _step_attributes(span) -> dict:
     keys = (
         semconv.GEN_AI_OUTPUT_MESSAGES,
         semconv.GEN_AI_USAGE_INPUT_TOKENS,
@@ -58,7 +59,7 @@ def _step_attributes(span) -> dict:  # type: ignore[no-untyped-def]
     return {key: span.attributes.get(key) for key in keys}
 
 
-def test_non_streaming_call_is_recorded_and_returned_unchanged(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_non_streaming_call_is_recorded_and_returned_unchanged(spans, server) -> None:
     plain = _client(server).chat.completions.create(model="qwen3-1.7b", messages=MESSAGES)
     client = agenttrace.instrument_openai(_client(server))
     response = client.chat.completions.create(
@@ -86,7 +87,7 @@ def test_non_streaming_call_is_recorded_and_returned_unchanged(spans, server) ->
     assert [m["role"] for m in inputs] == ["system", "user"]
 
 
-def test_streaming_yields_the_same_chunks_and_the_same_step(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_streaming_yields_the_same_chunks_and_the_same_step(spans, server) -> None:
     kwargs = {
         "model": "qwen3-1.7b",
         "messages": MESSAGES,
@@ -105,7 +106,7 @@ def test_streaming_yields_the_same_chunks_and_the_same_step(spans, server) -> No
     assert semconv.GENERATOR_CLOSED_EARLY not in streamed.attributes
 
 
-def test_stream_closed_early_and_context_manager(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_stream_closed_early_and_context_manager(spans, server) -> None:
     client = agenttrace.instrument_openai(_client(server))
     stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
     for _ in stream:
@@ -119,7 +120,7 @@ def test_stream_closed_early_and_context_manager(spans, server) -> None:  # type
     assert managed_span.attributes[semconv.GENERATOR_CLOSED_EARLY] is True
 
 
-def test_async_client_streaming_and_not(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_async_client_streaming_and_not(spans, server) -> None:
     async def main() -> None:
         client = agenttrace.instrument_openai(_client(server, openai.AsyncOpenAI))
         await client.chat.completions.create(model="a", messages=MESSAGES)
@@ -138,7 +139,7 @@ def test_async_client_streaming_and_not(spans, server) -> None:  # type: ignore[
     assert first.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 120
 
 
-def test_api_errors_are_recorded_and_reraised(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_api_errors_are_recorded_and_reraised(spans, server) -> None:
     client = agenttrace.instrument_openai(_client(server))
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="error-500", messages=MESSAGES)
@@ -152,7 +153,7 @@ def test_api_errors_are_recorded_and_reraised(spans, server) -> None:  # type: i
     }
 
 
-def test_process_wide_switch_and_uninstrument(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_process_wide_switch_and_uninstrument(spans, server) -> None:
     agenttrace.instrument_openai()
     try:
         _client(server).chat.completions.create(model="global", messages=MESSAGES)
@@ -165,7 +166,7 @@ def test_process_wide_switch_and_uninstrument(spans, server) -> None:  # type: i
     assert len(spans.named("chat global")) == 2
 
 
-def test_step_numbers_inside_an_agent_run(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_step_numbers_inside_an_agent_run(spans, server) -> None:
     client = agenttrace.instrument_openai(_client(server))
 
     @agenttrace.agent
@@ -224,7 +225,7 @@ def test_accumulator_reads_the_reasoning_variant_and_split_tool_calls() -> None:
     assert (step.input_tokens, step.output_tokens, step.finish_reason) == (3, 4, "tool_calls")
 
 
-def test_message_iterators_reach_the_server_intact(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_message_iterators_reach_the_server_intact(spans, server) -> None:
     client = agenttrace.instrument_openai(_client(server))
     response = client.chat.completions.create(model="it", messages=iter(MESSAGES))
     assert response.choices[0].message.tool_calls  # the server saw the prompt: scripted reply
@@ -232,7 +233,7 @@ def test_message_iterators_reach_the_server_intact(spans, server) -> None:  # ty
     assert [m["role"] for m in inputs] == ["system", "user"]
 
 
-def test_a_stream_broken_midway_keeps_what_arrived(spans, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_stream_broken_midway_keeps_what_arrived(spans, server) -> None:
     client = agenttrace.instrument_openai(_client(server))
     received = []
     with pytest.raises(openai.APIError):

@@ -11,9 +11,11 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from otlp_receiver import OTLPReceiver
 
 from agenttrace import semconv
@@ -64,7 +66,7 @@ AGENT_SOURCE = textwrap.dedent(
 )
 
 
-def _check_run(spans) -> None:  # type: ignore[no-untyped-def]
+def _check_run(spans) -> None:
     by_name = {s.name: s for s in spans}
     assert set(by_name) >= {
         "invoke_agent nl2bash",
@@ -112,13 +114,13 @@ def _check_run(spans) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_live_export_reaches_the_wire(receiver, configure_spans, protocol: str) -> None:  # type: ignore[no-untyped-def]
+def test_live_export_reaches_the_wire(receiver, configure_spans, protocol: str) -> None:
     endpoint = receiver.http_endpoint if protocol == "http/protobuf" else receiver.grpc_endpoint
     configure_spans(otlp_endpoint=endpoint, otlp_protocol=protocol)
     namespace: dict = {}
     exec(AGENT_SOURCE, namespace)  # noqa: S102 - the shared test agent
     namespace["run"]("say hello")
-    trace.get_tracer_provider().force_flush()
+    cast(TracerProvider, trace.get_tracer_provider()).force_flush()
     spans = receiver.wait_for(4)
     assert {s.transport for s in spans} == {"http" if protocol == "http/protobuf" else "grpc"}
     _check_run(spans)
@@ -131,7 +133,7 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_otel_environment_variables_and_flush_at_exit(receiver, protocol: str) -> None:  # type: ignore[no-untyped-def]
+def test_otel_environment_variables_and_flush_at_exit(receiver, protocol: str) -> None:
     endpoint = receiver.http_endpoint if protocol == "http/protobuf" else receiver.grpc_endpoint
     script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"  # no explicit flush
     env = _subprocess_env(
@@ -151,7 +153,7 @@ def test_otel_environment_variables_and_flush_at_exit(receiver, protocol: str) -
     assert any(h.get("x-team") == "agenttrace" for h in receiver.headers)
 
 
-def test_sigterm_flushes_before_dying(receiver) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_flushes_before_dying(receiver) -> None:
     script = AGENT_SOURCE + textwrap.dedent(
         """
         import time
@@ -250,12 +252,12 @@ def test_sdk_disabled_means_no_provider() -> None:
     assert out.stdout.strip() == "ok"
 
 
-def test_unsupported_protocol_is_a_clear_error(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_unsupported_protocol_is_a_clear_error(configure_spans) -> None:
     with pytest.raises(ValueError, match="unsupported OTLP protocol 'http/json'"):
         configure_spans(otlp_endpoint="http://127.0.0.1:1", otlp_protocol="http/json")
 
 
-def test_build_resource_precedence(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_build_resource_precedence(monkeypatch) -> None:
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-env-attrs,team=a")
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     resource = build_resource(attributes={"team": "b"})
@@ -337,7 +339,7 @@ def test_malformed_environment_falls_back_in_decorated_code_but_configure_raises
 @pytest.mark.parametrize(
     "choice", ["none", "console", "agenttrace", "otlp,console", "otlp_proto_http"]
 )
-def test_otel_traces_exporter_chooses_the_exporters(receiver, tmp_path, choice: str) -> None:  # type: ignore[no-untyped-def]
+def test_otel_traces_exporter_chooses_the_exporters(receiver, tmp_path, choice: str) -> None:
     output = tmp_path / "runs.jsonl"
     script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"
     env = _subprocess_env(
@@ -357,7 +359,7 @@ def test_otel_traces_exporter_chooses_the_exporters(receiver, tmp_path, choice: 
     assert output.exists() == (choice == "agenttrace")
 
 
-def test_the_sdks_protocol_specific_exporter_name_pins_the_protocol(receiver) -> None:  # type: ignore[no-untyped-def]
+def test_the_sdks_protocol_specific_exporter_name_pins_the_protocol(receiver) -> None:
     # `otlp_proto_grpc` is the SDK's name for OTLP over gRPC: no protocol variable needed.
     script = AGENT_SOURCE + "\nagenttrace.configure()\nrun('say hello')\n"
     env = _subprocess_env(

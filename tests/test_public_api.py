@@ -182,7 +182,7 @@ def test_configure_again_without_a_provider_goes_back_to_the_global_one(
 
 def test_configure_rejects_a_provider_it_cannot_add_processors_to() -> None:
     with pytest.raises(TypeError, match="SDK TracerProvider"):
-        agenttrace.configure(tracer_provider=trace.NoOpTracerProvider())  # type: ignore[arg-type]
+        agenttrace.configure(tracer_provider=trace.NoOpTracerProvider())  # type: ignore[arg-type]  # the wrong type under test
 
 
 def test_the_scope_name_comes_from_semconv(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,10 +199,10 @@ def test_the_scope_name_comes_from_semconv(monkeypatch: pytest.MonkeyPatch) -> N
     provider.shutdown()
     tool, root = exporter.get_finished_spans()
     assert {_scope(tool), _scope(root)} == {"renamed.scope"}
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     assembler = TraceAssembler(rows.append)
     assembler.on_end(root)  # the root first: whole only once its counted tool span is here
     assert rows == []
     assembler.on_end(tool)  # counted because its scope is semconv's
     assert len(rows) == 1
-    assert not rows[0]["metadata"].get("incomplete")  # type: ignore[attr-defined]
+    assert not rows[0]["metadata"].get("incomplete")

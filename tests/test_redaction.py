@@ -220,7 +220,7 @@ def test_json_and_repr_values_are_replaced_whole(secret: str, name: str) -> None
 KEY = "sk-proj-" + "Q" * 30
 
 
-def test_exception_message_status_and_stack_are_redacted_and_bounded(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_exception_message_status_and_stack_are_redacted_and_bounded(configure_spans) -> None:
     spans = configure_spans(max_value_length=256)
 
     @agenttrace.tool(name="login")
@@ -245,7 +245,7 @@ def test_exception_message_status_and_stack_are_redacted_and_bounded(configure_s
     assert "Traceback" in attributes[semconv.EXCEPTION_STACKTRACE]
 
 
-def test_run_strings_are_redacted_and_bounded(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_run_strings_are_redacted_and_bounded(configure_spans) -> None:
     spans = configure_spans(max_value_length=128)
     long = "m" * 10_000_000
 
@@ -266,7 +266,7 @@ def test_run_strings_are_redacted_and_bounded(configure_spans) -> None:  # type:
 
 def test_metadata_with_nan_and_a_lone_surrogate_still_makes_a_row(
     configure_spans, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The two together dropped the row: both are made safe where they are recorded."""
     out = tmp_path / "rows.jsonl"
     configure_spans(output=str(out), parquet=False)
@@ -281,7 +281,7 @@ def test_metadata_with_nan_and_a_lone_surrogate_still_makes_a_row(
     assert metadata["label"].startswith("caf") and metadata["big"] == str(2**70)
 
 
-def test_spans_of_other_instrumentations_are_redacted(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_spans_of_other_instrumentations_are_redacted(configure_spans) -> None:
     spans = configure_spans()
     tracer = trace.get_tracer("someone.else")
     with tracer.start_as_current_span(f"GET https://me:pw123456@api.example/x?token={KEY}") as span:
@@ -307,7 +307,7 @@ class _Keep(SpanProcessor):
 
 
 @pytest.mark.parametrize("scope", ["agenttrace", "someone.else"])
-def test_only_foreign_spans_are_copied(spans, scope: str) -> None:  # type: ignore[no-untyped-def]
+def test_only_foreign_spans_are_copied(spans, scope: str) -> None:
     """agenttrace's own spans are redacted where they are made: the safety net passes them on
     as they are, at no cost; others it hands on as a redacted copy."""
     span = ReadableSpan(
@@ -323,6 +323,7 @@ def test_only_foreign_spans_are_copied(spans, scope: str) -> None:  # type: igno
     if scope == semconv.INSTRUMENTATION_SCOPE:
         assert passed is span
     else:
+        assert passed.attributes is not None and passed.events[0].attributes is not None
         assert passed.name == "call sk-proj-[REDACTED]" and passed.attributes["n"] == 1
         assert passed.attributes["k"] == passed.status.description == "sk-proj-[REDACTED]"
         assert passed.events[0].attributes["k"] == ("sk-proj-[REDACTED]", 2)
@@ -346,7 +347,7 @@ def _wire_text(receiver: OTLPReceiver) -> str:
     )
 
 
-def test_every_class_through_jsonl_parquet_and_otlp(configure_spans, receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_every_class_through_jsonl_parquet_and_otlp(configure_spans, receiver, tmp_path) -> None:
     import pyarrow.parquet as pq
 
     out = tmp_path / "rows.jsonl"
@@ -392,7 +393,7 @@ def test_tool_environment_is_an_allow_list_with_pass_through() -> None:
     assert tool_environment(("AWS_*",), environ) == {"AWS_KEY": "k", "AWS_X": "x"}
 
 
-def test_agenttrace_run_still_inherits_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_agenttrace_run_still_inherits_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("AGENTTRACE_TEST_INHERITED", "yes")
     done = agenttrace.tools.run(
         [sys.executable, "-c", "import os; print(os.environ['AGENTTRACE_TEST_INHERITED'])"],
@@ -415,7 +416,7 @@ class _Recorder:
 
 
 @pytest.mark.parametrize("pass_env", [(), ("AGENTTRACE_TEST_DB_*",)])
-def test_reference_agent_tools_do_not_see_the_agents_secrets(  # type: ignore[no-untyped-def]
+def test_reference_agent_tools_do_not_see_the_agents_secrets(
     spans, monkeypatch, pass_env: tuple[str, ...]
 ) -> None:
     import openai
@@ -453,7 +454,7 @@ def test_reference_agent_tools_do_not_see_the_agents_secrets(  # type: ignore[no
     assert serving["base_url"].startswith("http://me@127.0.0.1:")
 
 
-def test_nan_metadata_is_finite_on_the_span(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_nan_metadata_is_finite_on_the_span(configure_spans) -> None:
     spans = configure_spans()
     with agenttrace.agent_run("a", ratio=float("nan"), low=-math.inf):
         pass
@@ -462,7 +463,7 @@ def test_nan_metadata_is_finite_on_the_span(configure_spans) -> None:  # type: i
     assert attributes[semconv.METADATA_PREFIX + "low"] == "-Infinity"
 
 
-def test_the_hook_sees_values_names_stay_recognisable(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_the_hook_sees_values_names_stay_recognisable(configure_spans) -> None:
     """The user's hook gets every value, the exception's too; names (tool, metadata keys, error
     types) get the built-in redaction only, so a hook that fails cannot merge or erase them."""
     seen: list[str] = []

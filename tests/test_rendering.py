@@ -78,7 +78,7 @@ class _Counted:
         return f"C({self.index})"
 
 
-def test_a_magicmock_argument_renders_at_once(spans) -> None:  # type: ignore[no-untyped-def]
+def test_a_magicmock_argument_renders_at_once(spans) -> None:
     @agenttrace.tool
     def takes(client: Any) -> str:
         return "ok"
@@ -177,7 +177,7 @@ def test_a_secret_straddling_a_cut_leaves_no_readable_part(where: str, offset: i
     assert _strict(renderer.json("k", {"code": nested, "n": 1}))["n"] == 1
 
 
-def test_a_host_path_straddling_a_cut_leaves_no_readable_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_host_path_straddling_a_cut_leaves_no_readable_part(tmp_path) -> None:
     root = str(tmp_path / "fixture-root")
     renderer = _renderer(paths={root: "/testdata"})
     for at in range(LIMIT // 2 - len(root), LIMIT // 2 + 2, 3):
@@ -187,11 +187,11 @@ def test_a_host_path_straddling_a_cut_leaves_no_readable_part(tmp_path) -> None:
         _strict(text)
 
 
-def test_a_cut_string_that_redaction_shortened_keeps_the_json_valid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cut_string_that_redaction_shortened_keeps_the_json_valid(tmp_path) -> None:
     root = str(tmp_path / "a-rather-long-fixture-root-directory")
     renderer = _renderer(paths={root: "~"})
     # Redaction shrinks the kept head below the margin: the trim must stop at its opening quote.
-    value = {"before": "kept", "paths": (root + "/f ") * 2000, "after": 7}
+    value: dict[str, Any] = {"before": "kept", "paths": (root + "/f ") * 2000, "after": 7}
     parsed = _strict(renderer.json("k", value))
     assert parsed["before"] == "kept"
     assert root not in json.dumps(parsed)
@@ -287,12 +287,12 @@ class _Broken:
         raise RuntimeError("repr")
 
 
-class _BadLength(list):  # type: ignore[type-arg]
+class _BadLength(list):
     def __len__(self) -> int:
         raise RuntimeError("len")
 
 
-class _BadItems(dict):  # type: ignore[type-arg]
+class _BadItems(dict):
     def items(self) -> Any:
         raise RuntimeError("items")
 
@@ -473,7 +473,7 @@ def test_rendering_benchmark_reports_its_cases() -> None:
         assert all(int(chars) <= BOUND for chars in cells[1::2]), (name, cells)
 
 
-def test_a_tool_with_a_huge_argument_records_a_bounded_input(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_a_tool_with_a_huge_argument_records_a_bounded_input(configure_spans) -> None:
     """The release's `kwargs={...}` input of a decorated tool is bounded, in size and cost."""
     import agenttrace
     from agenttrace import semconv

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 import uuid
+from typing import Any, Literal, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,12 +14,15 @@ from opentelemetry.exporter.agenttrace.files import encode_row
 from opentelemetry.exporter.agenttrace.rows_to_spans import row_to_spans
 
 HEX = "0123456789abcdef"
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 
 texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=string.printable, max_size=200),
     st.builds(
-        lambda ch, n: ch * n, st.characters(blacklist_categories=("Cs",)), st.integers(1000, 70_000)
+        lambda ch, n: ch * n,
+        st.characters(blacklist_categories=SURROGATES),
+        st.integers(1000, 70_000),
     ),
 )
 json_scalars = st.one_of(
@@ -40,7 +44,7 @@ ns_times = st.integers(min_value=0, max_value=2**62)
 
 
 @st.composite
-def ids(draw, bits: int) -> str:  # type: ignore[no-untyped-def]
+def ids(draw, bits: int) -> str:
     kind = draw(st.sampled_from(["hex", "uuid", "word"]))
     if kind == "hex":
         return draw(
@@ -54,7 +58,7 @@ def ids(draw, bits: int) -> str:  # type: ignore[no-untyped-def]
 
 
 @st.composite
-def tool_entry(draw, span_id: str, earlier: list[str]) -> dict:  # type: ignore[no-untyped-def]
+def tool_entry(draw, span_id: str, earlier: list[str]) -> dict:
     start = draw(ns_times)
     entry = {
         "span_id": span_id,
@@ -92,7 +96,7 @@ def tool_entry(draw, span_id: str, earlier: list[str]) -> dict:  # type: ignore[
 
 
 @st.composite
-def step_entry(draw, step_id: str) -> dict:  # type: ignore[no-untyped-def]
+def step_entry(draw, step_id: str) -> dict:
     calls = draw(
         st.one_of(
             st.none(),
@@ -125,13 +129,13 @@ def step_entry(draw, step_id: str) -> dict:  # type: ignore[no-untyped-def]
 
 
 @st.composite
-def rows(draw) -> dict:  # type: ignore[no-untyped-def]
+def rows(draw) -> dict:
     n_tools = draw(st.integers(0, 5))
     n_steps = draw(st.integers(0, 5))
     all_ids = draw(
         st.lists(ids(64), min_size=n_tools + n_steps, max_size=n_tools + n_steps, unique=True)
     )
-    tools = []
+    tools: list[dict[str, Any]] = []
     for index in range(n_tools):
         tools.append(draw(tool_entry(all_ids[index], [t["span_id"] for t in tools])))
     steps = [draw(step_entry(all_ids[n_tools + i])) for i in range(n_steps)]
@@ -193,7 +197,7 @@ def test_parquet_record_round_trip(row: dict) -> None:
     assert encode_row(record_to_row(row_to_record(row, "f.jsonl"))) == encode_row(row)
 
 
-RELEASE_ROW = {
+RELEASE_ROW: dict[str, Any] = {
     "trace_id": "5f0c6d4e-8a3b-4b1e-9c2d-7e6f5a4b3c2d",
     "timestamp_utc": "2026-03-28T13:31:44.512345+00:00",
     "prompt": "Count the lines of every .txt file under /testdata",
@@ -287,8 +291,10 @@ def test_release_rows_round_trip_and_get_a_usable_timeline() -> None:
     root, *children = spans
     # perf-counter times are re-anchored at the run's start, inside the run
     for span in children:
+        assert root.start_time is not None
+        assert span.start_time is not None and span.end_time is not None
         assert root.start_time <= span.start_time <= span.end_time
-    names = [s.name for s in sorted(children, key=lambda s: s.start_time)]
+    names = [s.name for s in sorted(children, key=lambda s: cast(int, s.start_time))]
     assert names == [
         "chat Qwen3-0.6B",
         "execute_tool bash",
@@ -296,7 +302,8 @@ def test_release_rows_round_trip_and_get_a_usable_timeline() -> None:
         "execute_tool final_answer",
     ]
     bash = next(s for s in children if s.name == "execute_tool bash")
-    assert json.loads(bash.attributes["gen_ai.tool.call.arguments"]) == {
+    assert bash.attributes is not None and root.attributes is not None
+    assert json.loads(cast(str, bash.attributes["gen_ai.tool.call.arguments"])) == {
         "command": 'find /testdata -name "*.txt" | xargs wc -l'
     }
     assert bash.attributes["agenttrace.telemetry.max_rss_bytes"] == 412090368

@@ -56,6 +56,7 @@ def test_well_known_values_are_the_registrys() -> None:
 
 
 def test_the_fallback_token_keys_are_the_registrys_deprecated_ones() -> None:
+    assert _GEN_AI.__file__ is not None
     with open(_GEN_AI.__file__, encoding="utf-8") as module_file:
         source = module_file.read()
     for key in (semconv.GEN_AI_USAGE_PROMPT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS):

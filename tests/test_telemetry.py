@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,7 +23,7 @@ linux_only = pytest.mark.skipif(
 )
 
 
-def _telemetry(span) -> dict:  # type: ignore[no-untyped-def]
+def _telemetry(span) -> dict:
     return {key.rsplit(".", 1)[1]: span.attributes[key] for key in semconv.TELEMETRY_KEYS}
 
 
@@ -96,7 +97,7 @@ def test_subprocess_peak_rss_is_the_childs_own() -> None:
 
 @linux_only
 @pytest.mark.slow
-def test_in_process_peak_rss_is_per_call(spans) -> None:  # type: ignore[no-untyped-def]
+def test_in_process_peak_rss_is_per_call(spans) -> None:
     @agenttrace.tool
     def allocate(mib: int) -> int:
         data = b"x" * (mib * MiB)
@@ -119,7 +120,7 @@ def test_in_process_peak_rss_is_per_call(spans) -> None:  # type: ignore[no-unty
 
 
 @linux_only
-def test_overlapping_in_process_calls_say_so(spans) -> None:  # type: ignore[no-untyped-def]
+def test_overlapping_in_process_calls_say_so(spans) -> None:
     inside = threading.Event()
     release = threading.Event()
 
@@ -143,7 +144,7 @@ def test_overlapping_in_process_calls_say_so(spans) -> None:  # type: ignore[no-
 
 
 @pytest.mark.slow
-def test_cpu_time_of_in_process_tool_excludes_other_threads(spans) -> None:  # type: ignore[no-untyped-def]
+def test_cpu_time_of_in_process_tool_excludes_other_threads(spans) -> None:
     @agenttrace.tool
     def crunch() -> None:
         _burn_thread_cpu(0.5)
@@ -156,7 +157,7 @@ def test_cpu_time_of_in_process_tool_excludes_other_threads(spans) -> None:  # t
 
 
 @pytest.mark.slow
-def test_cpu_time_of_subprocess_tool_excludes_other_threads(spans) -> None:  # type: ignore[no-untyped-def]
+def test_cpu_time_of_subprocess_tool_excludes_other_threads(spans) -> None:
     burn = "import time\ns = time.process_time()\nwhile time.process_time() - s < 0.5: pass\n"
 
     @agenttrace.tool
@@ -173,7 +174,7 @@ def test_cpu_time_of_subprocess_tool_excludes_other_threads(spans) -> None:  # t
 
 @linux_only
 @pytest.mark.slow
-def test_write_bytes_of_fsynced_file(spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_bytes_of_fsynced_file(spans, tmp_path) -> None:
     target = tmp_path / "out.bin"
 
     @agenttrace.tool
@@ -201,7 +202,7 @@ def test_write_bytes_of_fsynced_file(spans, tmp_path) -> None:  # type: ignore[n
     assert child["write_bytes"] >= 8 * MiB, child
 
 
-def test_subprocess_exit_code_becomes_tool_exit_code(spans) -> None:  # type: ignore[no-untyped-def]
+def test_subprocess_exit_code_becomes_tool_exit_code(spans) -> None:
     @agenttrace.tool
     def bash(command: str) -> str:
         completed = agenttrace.tools.run(["bash", "-c", command], capture_output=True, text=True)
@@ -214,7 +215,7 @@ def test_subprocess_exit_code_becomes_tool_exit_code(spans) -> None:  # type: ig
     assert span.attributes[semconv.TELEMETRY_PEAK_SCOPE] in ("child", "child-bound")
 
 
-def test_run_timeout_kills_the_process_group_and_still_measures(spans) -> None:  # type: ignore[no-untyped-def]
+def test_run_timeout_kills_the_process_group_and_still_measures(spans) -> None:
     @agenttrace.tool
     def bash(command: str) -> str:
         completed = agenttrace.tools.run(
@@ -255,17 +256,17 @@ def test_maxrss_normalisation_by_platform() -> None:
     assert maxrss_to_bytes(2048 * 1024, "darwin") == 2048 * 1024
 
 
-def test_compat_probe_follows_the_release_formula(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_compat_probe_follows_the_release_formula(monkeypatch) -> None:
     import resource as real_resource
 
     from agenttrace import _telemetry
 
     class Usage:
-        def __init__(self, utime, stime, maxrss, inblock, oublock) -> None:  # type: ignore[no-untyped-def]
+        def __init__(self, utime, stime, maxrss, inblock, oublock) -> None:
             self.ru_utime, self.ru_stime, self.ru_maxrss = utime, stime, maxrss
             self.ru_inblock, self.ru_oublock = inblock, oublock
 
-    readings = iter(())
+    readings: Iterator[Usage] = iter(())
 
     class FakeResource:
         RUSAGE_SELF = real_resource.RUSAGE_SELF
@@ -296,7 +297,7 @@ def test_compat_probe_follows_the_release_formula(monkeypatch) -> None:  # type:
 
 
 @pytest.mark.slow
-def test_compat_method_is_process_wide(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_compat_method_is_process_wide(configure_spans) -> None:
     spans = configure_spans(telemetry="agenttrace-0.3")
 
     @agenttrace.tool
@@ -316,7 +317,7 @@ def test_compat_method_is_process_wide(configure_spans) -> None:  # type: ignore
     assert figures["max_rss_bytes"] >= own_peak * 0.5
 
 
-def test_telemetry_none_records_no_figures(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_telemetry_none_records_no_figures(configure_spans) -> None:
     spans = configure_spans(telemetry="none")
 
     @agenttrace.tool
@@ -329,13 +330,13 @@ def test_telemetry_none_records_no_figures(configure_spans) -> None:  # type: ig
     assert span.attributes[semconv.TOOL_EXIT_CODE] == 0
 
 
-def test_unknown_telemetry_method_is_a_clear_error(configure_spans) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_telemetry_method_is_a_clear_error(configure_spans) -> None:
     with pytest.raises(ValueError, match="unknown telemetry method 'psutil'"):
         configure_spans(telemetry="psutil")
 
 
 @linux_only
-def test_children_of_a_large_agent_report_their_own_peak(spans) -> None:  # type: ignore[no-untyped-def]
+def test_children_of_a_large_agent_report_their_own_peak(spans) -> None:
     ballast = b"b" * (300 * MiB)  # this process is now far larger than any of its commands
 
     @agenttrace.tool
@@ -352,7 +353,7 @@ def test_children_of_a_large_agent_report_their_own_peak(spans) -> None:  # type
     assert big.attributes[semconv.TELEMETRY_PEAK_SCOPE] == "child"
 
 
-def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:
     results: dict = {}
 
     @agenttrace.tool
@@ -407,7 +408,7 @@ def test_spawned_commands_behave_like_subprocess(spans, tmp_path) -> None:  # ty
 
 
 @linux_only
-def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:  # type: ignore[no-untyped-def]
+def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:
     from agenttrace.tools import _spawner
 
     @agenttrace.tool
@@ -437,7 +438,7 @@ def test_spawner_comes_back_after_it_dies_and_after_a_fork(spans) -> None:  # ty
     os.close(read_end)
 
 
-def test_spawned_commands_match_subprocess_at_the_edges(spans, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_spawned_commands_match_subprocess_at_the_edges(spans, tmp_path) -> None:
     import signal
     import threading
 
@@ -495,7 +496,7 @@ def test_popen_overrides_no_private_subprocess_method() -> None:
     assert private == set()
 
 
-def test_popen_wait_poll_and_timeouts_measure_the_child(spans) -> None:  # type: ignore[no-untyped-def]
+def test_popen_wait_poll_and_timeouts_measure_the_child(spans) -> None:
     @agenttrace.tool
     def waits() -> int:
         slow = agenttrace.tools.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
