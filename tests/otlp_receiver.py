@@ -117,7 +117,7 @@ class OTLPReceiver:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients that hang up mid-request are part of the tests
 
-        self._http = QuietServer(("127.0.0.1", 0), Handler)
+        self._http = QuietServer(("127.0.0.1", self.http_port), Handler)  # 0: a free port
         self.http_port = self._http.server_address[1]
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
 
@@ -130,7 +130,7 @@ class OTLPReceiver:
 
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._grpc)
-        self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
+        self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
         self._grpc.start()
         return self
 

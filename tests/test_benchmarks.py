@@ -72,3 +72,21 @@ def test_exporter_benchmark_reports_every_section() -> None:
         if line.startswith("AgentTrace")
     }
     assert set(lost.values()) == {"0"}
+
+
+def test_rendering_benchmark_reports_each_case_bounded() -> None:
+    cases = ["small dict (hot path)", "cycle", "10M-char string"]
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_rendering.py"), "--limit", "4096"]
+        + [arg for case in cases for arg in ("--case", case)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line[:34].strip(): line[34:].split() for line in out.stdout.splitlines()[1:]}
+    assert sorted(rows) == sorted(cases)
+    for case, figures in rows.items():
+        millis, chars = [float(x) for x in figures[0::2]], [int(x) for x in figures[1::2]]
+        assert len(millis) == 3 and all(ms >= 0 for ms in millis), case
+        assert max(chars) <= 4096 + 64, case  # the output follows the bound, not the value

@@ -12,6 +12,10 @@ A request's step is the number of assistant messages already in it, and its task
 message. Unknown prompts, or steps past the end of a script, get a `final_answer` call, so an
 agent loop always ends. The model names `error-400` and `error-500` make the server fail the
 request, for exercising clients' error paths.
+
+Run as a process (`python -m agenttrace.collection.scripted_server --port 8080`) it serves the
+bundled tasks' scripts, standing in for `llama-server` in commands written for one; it prints its
+base URL once it listens and stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -121,9 +125,12 @@ class ScriptedModelServer:
         model: str = "scripted-model",
         host: str = "127.0.0.1",
         port: int = 0,
+        latency_s: float = 0.0,
     ) -> None:
+        """`latency_s` is added before each completion, as a model's generation time would be."""
         self.responder = responder
         self.model = model
+        self.latency_s = latency_s
         self._host = host
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -233,6 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, {"error": {"message": f"scripted failure {status}", "type": "scripted"}}
             )
             return
+        if self.owner.latency_s > 0:
+            time.sleep(self.owner.latency_s)
         step, usage = self.owner.completion(request)
         prompt = task_prompt(request.get("messages") or [])
         index = step_index(request.get("messages") or [])
@@ -333,3 +342,44 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the bundled NL2Bash and MBPP scripts until SIGTERM or SIGINT."""
+    import argparse
+    import signal
+
+    from agenttrace.collection.tasks import DATASETS, scripted_steps
+
+    parser = argparse.ArgumentParser(
+        prog="python -m agenttrace.collection.scripted_server",
+        description="An OpenAI-compatible server answering the bundled tasks from their scripts.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--model", default="scripted-model", help="model name it reports")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="added to every completion (default 0)"
+    )
+    args = parser.parse_args(argv)
+    scripts: dict[str, list[Step]] = {}
+    for dataset in DATASETS:
+        scripts.update(scripted_steps(dataset))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = ScriptedModelServer(
+        ScriptResponder(scripts),
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        latency_s=args.latency_ms / 1000,
+    )
+    with server:
+        print(server.base_url, flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
