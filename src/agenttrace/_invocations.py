@@ -169,6 +169,11 @@ class _Invocation:
         self._ended = False
 
     # -- context ----------------------------------------------------------------------------
+    @property
+    def context(self) -> otel_context.Context:
+        """The OpenTelemetry context with this invocation current (to run code under it)."""
+        return self._context
+
     def attach(self) -> None:
         """Make this invocation's span current (until `detach`)."""
         self._token = otel_context.attach(self._context)

@@ -225,6 +225,21 @@ class ReferenceAgent:
 
     @agenttrace.tool(name="bash", description="Run a shell command and return its output.")
     def bash(self, command: str) -> str:
+        return self.run_bash(command)
+
+    @agenttrace.tool(
+        name="python_interpreter", description="Run Python code in a fresh interpreter."
+    )
+    def python_interpreter(self, code: str) -> str:
+        return self.run_python(code)
+
+    @agenttrace.tool(name="final_answer", description="Give the final answer and end the task.")
+    def final_answer(self, answer: str) -> str:
+        return answer
+
+    # The tools' work, untraced: for agents whose framework traces its tool calls itself.
+    def run_bash(self, command: str) -> str:
+        """`command` in this task's fixture copy: its output, its exit code when not 0."""
         cwd = self._workdir / "testbed" if self._workdir else None
         try:
             done = agenttrace.tools.run(
@@ -251,10 +266,8 @@ class ReferenceAgent:
             output += f"\n[exit code {done.returncode}]"
         return _clip(output)
 
-    @agenttrace.tool(
-        name="python_interpreter", description="Run Python code in a fresh interpreter."
-    )
-    def python_interpreter(self, code: str) -> str:
+    def run_python(self, code: str) -> str:
+        """`code` in a fresh, limited `python -I`: its output, its exit code when not 0."""
         limit = self.config.python_timeout
         with tempfile.TemporaryDirectory(prefix="agenttrace-python-") as scratch:
             try:
@@ -285,10 +298,6 @@ class ReferenceAgent:
         if done.returncode:
             output += f"\n[exit code {done.returncode}]"
         return _clip(output)
-
-    @agenttrace.tool(name="final_answer", description="Give the final answer and end the task.")
-    def final_answer(self, answer: str) -> str:
-        return answer
 
     # -- the loop ---------------------------------------------------------------------------
     def _complete(self, messages: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Any]]:
@@ -358,6 +367,10 @@ class ReferenceAgent:
             return f"error: {type(exc).__name__}: {exc}", False
         return str(result), name == "final_answer"
 
+    def agent_label(self) -> str:
+        """The agent, as row metadata names it (`metadata.agent`)."""
+        return f"agenttrace-reference-agent/{__version__}"
+
     def metadata(self, task: Task, run_id: str) -> dict[str, Any]:
         base_url = getattr(self.client, "base_url", None)
         metadata: dict[str, Any] = {
@@ -366,7 +379,7 @@ class ReferenceAgent:
             "task_id": task.task_id,
             "run_id": run_id,
             "dataset_split": task.split,
-            "agent": f"agenttrace-reference-agent/{__version__}",
+            "agent": self.agent_label(),
             "serving": {
                 "base_url": _without_password(str(base_url)) if base_url is not None else None,
                 "model": self.config.model,

@@ -71,11 +71,21 @@ class ScriptResponder:
     def __call__(self, request: dict[str, Any]) -> Step:
         self.requests += 1
         messages = request.get("messages") or []
-        steps = self.scripts.get(task_prompt(messages))
+        steps = self._script_for(task_prompt(messages))
         index = step_index(messages)
         if not steps or index >= len(steps):
             return _FALLBACK
         return steps[index]
+
+    def _script_for(self, prompt: str) -> list[Step] | None:
+        """The script of `prompt`; else of the longest scripted task the prompt quotes, since
+        agent frameworks wrap the task in their own words ("New task:\n...")."""
+        steps = self.scripts.get(prompt)
+        if steps is None:
+            quoted = [known for known in self.scripts if known and known in prompt]
+            if quoted:
+                steps = self.scripts[max(quoted, key=len)]
+        return steps
 
 
 def steps_from_row(row: Mapping[str, Any]) -> list[Step]:
