@@ -93,6 +93,15 @@ def check_failures(summary: Any, retry_hint: str) -> None:
 )
 @click.option("--model", required=True, help="Model name the server serves.")
 @click.option(
+    "--agent",
+    "agent_kind",
+    type=click.Choice(["reference", "smolagents"]),
+    default="reference",
+    show_default=True,
+    help="The agent loop: the reference agent, or a smolagents ToolCallingAgent (the release's "
+    "agent; needs the smolagents extra). Both use the same tools, fixture and server.",
+)
+@click.option(
     "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
 )
 @click.option(
@@ -176,6 +185,7 @@ def collect(
     dataset: str,
     limit: int | None,
     model: str,
+    agent_kind: str,
     base_url: str,
     api_key: str,
     output: Path,
@@ -221,7 +231,14 @@ def collect(
     with fixture_for(fixture_dir, needed=dataset == "nl2bash") as fixture_root:
         agenttrace.configure(service_name="agenttrace-collect", output=output)
         client = openai.OpenAI(base_url=base_url, api_key=api_key)
-        agent = ReferenceAgent(client, config, fixture_root=fixture_root)
+        agent_class = ReferenceAgent
+        if agent_kind == "smolagents":
+            try:
+                from agenttrace.collection.smolagents_agent import SmolagentsAgent
+            except ImportError as error:
+                raise click.ClickException(str(error)) from None
+            agent_class = SmolagentsAgent
+        agent = agent_class(client, config, fixture_root=fixture_root)
         try:
             summary = run_collection(
                 agent, tasks, output, resume=resume, run_id=run_id, label=f"collect {dataset}"
