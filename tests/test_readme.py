@@ -120,7 +120,12 @@ def _scripted_commands(prompt: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("example", "steps"),
-    [("instrument_agent.py", 2), ("invocation_objects.py", 1), ("smolagents_agent.py", 2)],
+    [
+        ("instrument_agent.py", 2),
+        ("invocation_objects.py", 1),
+        ("smolagents_agent.py", 2),
+        ("openai_agents_agent.py", 2),
+    ],
 )
 def test_an_example_agent_makes_valid_rows_with_the_commands_the_model_asked_for(
     tmp_path: Path, model_server: ScriptedModelServer, example: str, steps: int

@@ -267,7 +267,7 @@ def test_a_model_of_another_kind_is_traced_through_generate(
     from smolagents.models import ChatMessageToolCall, ChatMessageToolCallFunction
     from smolagents.monitoring import TokenUsage
 
-    class RuleModel(Model):  # type: ignore[misc]
+    class RuleModel(Model):
         def generate(self, messages: Any, **kwargs: Any) -> Any:
             call = ChatMessageToolCall(
                 id="call_rule",

@@ -507,21 +507,7 @@ class ToolCall(_Invocation):
                 semconv.GEN_AI_TOOL_DESCRIPTION, description
             )
         if settings.capture_content:
-            renderer = settings.renderer
-            if arguments is not None:
-                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = renderer.json(
-                    semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments
-                )
-                if input_repr is None:
-                    input_repr = (
-                        "kwargs=" + bounded_repr(arguments, renderer.limit)
-                        if isinstance(arguments, dict)
-                        else None
-                    )
-            if input_repr is not None:
-                attributes[semconv.TOOL_INPUT_REPR] = renderer.repr(
-                    semconv.TOOL_INPUT_REPR, input_repr
-                )
+            attributes.update(_argument_attributes(settings, arguments, input_repr))
         self.settings = settings
         self.name = name
         self._children: list[ChildUsage] | None = None
@@ -544,6 +530,11 @@ class ToolCall(_Invocation):
                 semconv.GEN_AI_TOOL_CALL_RESULT,
                 self.settings.renderer.text(semconv.GEN_AI_TOOL_CALL_RESULT, result),
             )
+
+    def set_arguments(self, arguments: Any, *, input_repr: str | None = None) -> None:
+        """Record the call's arguments now, when they were not known as it started."""
+        if self.settings.capture_content:
+            self.span.set_attributes(_argument_attributes(self.settings, arguments, input_repr))
 
     def set_exit_code(self, code: int) -> None:
         """The tool's exit code (0 = ok); overrides the one taken from subprocesses."""
@@ -599,6 +590,23 @@ class ToolCall(_Invocation):
             returncode = getattr(exc, "returncode", None)  # CalledProcessError and friends
             exit_code = returncode if isinstance(returncode, int) and returncode else 1
         self.span.set_attributes(self._end_attributes(exit_code))
+
+
+def _argument_attributes(
+    settings: _settings.Settings, arguments: Any, input_repr: str | None
+) -> dict[str, Any]:
+    """A tool call's arguments as JSON, and as the release's `kwargs={...}` form for a dict."""
+    renderer = settings.renderer
+    attributes: dict[str, Any] = {}
+    if arguments is not None:
+        attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = renderer.json(
+            semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments
+        )
+        if input_repr is None and isinstance(arguments, dict):
+            input_repr = "kwargs=" + bounded_repr(arguments, renderer.limit)
+    if input_repr is not None:
+        attributes[semconv.TOOL_INPUT_REPR] = renderer.repr(semconv.TOOL_INPUT_REPR, input_repr)
+    return attributes
 
 
 def current_invocation() -> _Invocation | None:
