@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from otlp_receiver import OTLPReceiver
+
+from agenttrace.analysis.viewer import PhoenixServer, ViewerError, find_phoenix
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).with_name("agenttrace")
@@ -142,119 +142,23 @@ def test_send_usage_errors(recorded) -> None:
 
 
 # --- Arize Phoenix, a real backend ---------------------------------------------------------------
-PHOENIX_VERSION = "20.26.1"  # pinned: the backend's API and span model are what the tests read
-
-
-def _phoenix_venv() -> Path:
-    """Phoenix's own venv, in a cache directory outside the repository (about 600 MB)."""
-    configured = os.environ.get("AGENTTRACE_PHOENIX_VENV")
-    if configured:
-        return Path(configured)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "agenttrace" / f"phoenix-{PHOENIX_VERSION}"
+# The pinned Phoenix in its cached venv, and the process around it: what `agenttrace view` uses.
+Phoenix = PhoenixServer
 
 
 def _phoenix_binary() -> Path:
-    """The pinned Phoenix, installed into its cached venv when missing."""
-    venv = _phoenix_venv()
-    binary = venv / "bin" / "phoenix"
-    complete = venv / ".agenttrace-complete"  # written last: a half-made venv is made again
-    if binary.exists() and (complete.exists() or "AGENTTRACE_PHOENIX_VENV" in os.environ):
-        return binary
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("Phoenix is not installed and uv is not available to install it")
-    shutil.rmtree(venv, ignore_errors=True)
     try:
-        subprocess.run(
-            [uv, "venv", "-q", "-p", sys.executable, str(venv)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "-q",
-                "-p",
-                str(venv / "bin" / "python"),
-                f"arize-phoenix=={PHOENIX_VERSION}",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-        complete.touch()
-    except (subprocess.SubprocessError, OSError) as error:
-        shutil.rmtree(venv, ignore_errors=True)
+        return find_phoenix(install=True)
+    except ViewerError as error:
         if os.environ.get("CI"):  # CI promises a real backend: a missing one is a failure
-            pytest.fail(f"Phoenix could not be installed: {error}")
-        pytest.skip(f"Phoenix could not be installed: {error}")
-    return binary
-
-
-class Phoenix:
-    def __init__(self, binary: Path, workdir: Path) -> None:
-        self.port, self.grpc_port = _free_port(), _free_port()
-        env = _env() | {
-            "PHOENIX_HOST": "127.0.0.1",
-            "PHOENIX_PORT": str(self.port),
-            "PHOENIX_GRPC_PORT": str(self.grpc_port),
-            "PHOENIX_WORKING_DIR": str(workdir),
-            "PHOENIX_TELEMETRY_ENABLED": "false",
-            "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
-        }
-        self.log = open(workdir / "phoenix.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(binary), "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError((workdir / "phoenix.log").read_text()[-2000:])
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("Phoenix did not become healthy in 120 s")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def spans(self, project: str, trace_id: str, expected: int, timeout: float = 30) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        found: list[dict] = []
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(
-                    f"{self.url}/v1/projects/{project}/spans?trace_id={trace_id}", timeout=5
-                ) as response:
-                    found = json.loads(response.read())["data"]
-            except OSError:
-                found = []  # 404 until the project's first span lands
-            if len(found) >= expected:
-                return found
-            time.sleep(0.3)
-        return found
-
-    def stop(self) -> None:
-        self.process.terminate()  # by the PID we started
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+            pytest.fail(str(error))
+        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")
 def phoenix(tmp_path_factory) -> Iterator[Phoenix]:
     binary = _phoenix_binary()
-    running = Phoenix(binary, tmp_path_factory.mktemp("phoenix"))
+    running = Phoenix(binary, tmp_path_factory.mktemp("phoenix")).start()
     yield running
     running.stop()
 
