@@ -1,11 +1,8 @@
 """A hand-written NL2Bash agent, traced with three decorators.
 
-Runs against any OpenAI-compatible server (llama-server, vLLM, OpenAI):
-
-    OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=none AGENTTRACE_OUTPUT=runs/mine.jsonl \
-        python examples/instrument_agent.py "List the files in /testbed"
-
-Each run becomes one AgentTrace row (and one trace for OTLP backends, when OTEL_* says where).
+Runs against any OpenAI-compatible server (llama-server, vLLM, OpenAI): see own_agent.sh. Each
+run becomes one row of runs/my_agent.jsonl (and one trace for OTLP backends, when OTEL_* says
+where).
 """
 
 import json
@@ -15,7 +12,7 @@ import openai
 
 import agenttrace
 
-agenttrace.configure()  # OTEL_* variables are honoured, see below
+agenttrace.configure(output="runs/my_agent.jsonl")  # OTEL_* variables add OTLP export
 client = openai.OpenAI()  # OPENAI_BASE_URL and OPENAI_API_KEY say which server
 TOOLS = [
     {

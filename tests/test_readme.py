@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,8 @@ def _example_env(tmp_path: Path, server: ScriptedModelServer, **extra: str) -> d
 
 
 NL2BASH_TASK = load_tasks("nl2bash")[0]
+# Examples that name their output themselves (the others follow AGENTTRACE_OUTPUT).
+OUTPUTS = {"instrument_agent.py": "runs/my_agent.jsonl"}
 
 
 def _scripted_commands(prompt: str) -> list[str]:
@@ -139,7 +142,8 @@ def test_an_example_agent_makes_valid_rows_with_the_commands_the_model_asked_for
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    rows = list(read_rows(tmp_path / "runs" / "example.jsonl"))
+    written = OUTPUTS.get(example, "runs/example.jsonl")
+    rows = list(read_rows(tmp_path / written))
     assert len(rows) == 1
     (row,) = rows
     assert row["prompt"] == NL2BASH_TASK.prompt
@@ -148,13 +152,11 @@ def test_an_example_agent_makes_valid_rows_with_the_commands_the_model_asked_for
     assert commands == [f"kwargs={{'command': {c!r}}}" for c in _scripted_commands(row["prompt"])]
     assert all(span["telemetry"]["user_time_s"] is not None for span in row["spans"])
     assert row["llm_steps"][0]["tool_calls"][0]["id"] == row["spans"][0]["tool_call_id"]
-    assert list(validate_file(tmp_path / "runs" / "example.jsonl")) == []
-    assert list(validate_file(tmp_path / "runs" / "example.parquet")) == []
+    assert list(validate_file(tmp_path / written)) == []
+    assert list(validate_file((tmp_path / written).with_suffix(".parquet"))) == []
     assert not claims_release(row)  # the project's own label, not the release's
     # The release's rules are there when asked for: this row is no release row.
-    release = {
-        v.field for v in validate_file(tmp_path / "runs" / "example.jsonl", profile="release")
-    }
+    release = {v.field for v in validate_file(tmp_path / written, profile="release")}
     assert "metadata.collector_version" in release
 
 
@@ -262,6 +264,13 @@ def test_the_readme_commands_run_word_for_word(tmp_path: Path) -> None:
             expected = _scripted_commands(row["prompt"])
             assert commands == [f"kwargs={{'command': {c!r}}}" for c in expected]
             assert row["metadata"]["serving"]["temperature"] == 0.6
+
+        (work / "examples").mkdir()
+        shutil.copy(EXAMPLES / "instrument_agent.py", work / "examples")
+        out = _run_example("own_agent.sh", work, env)
+        (own,) = _rows(work / "runs" / "my_agent.jsonl")
+        assert own["prompt"] == "Count the .txt files anywhere under /testbed."
+        assert "1 trace" in out.stdout or "1 run" in out.stdout  # analyze's report
 
         _run_example("replay.sh", work, env)
         replayed = _rows(work / "runs" / "nl2bash_1_7B.replay.jsonl")
