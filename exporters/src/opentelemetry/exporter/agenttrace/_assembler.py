@@ -13,9 +13,15 @@ kept alive, a tool left running in a thread). The row is written then all the sa
 incomplete, because the durability promise holds at the agent call's return; the stragglers are
 counted as late when they end.
 
+A trace with model or tool spans but no agent span above them (an instrumented client called in
+a plain loop) is a run all the same: when the trace's top span in this process ends, its spans
+make one row under a stand-in root, marked `synthetic_root` in its metadata. Spans of every
+convention are read through `conventions.normalized` first, so OpenInference and OpenLLMetry
+agents, model calls and tools count as ours do.
+
 Memory is bounded by the runs in flight: spans are held only until their run's row is written, a
-trace with no agent root is dropped when its own root ends, and past `max_spans` the oldest trace
-is written out as an incomplete row. Nothing is dropped silently: every loss is counted in
+trace with nothing GenAI in it is dropped when its own root ends, and past `max_spans` the oldest
+trace is written out as an incomplete row. Nothing is dropped silently: every loss is counted in
 `stats`, and at shutdown every run still open becomes a row marked incomplete.
 """
 
@@ -32,10 +38,14 @@ from typing import Any
 from opentelemetry.exporter.agenttrace import semconv
 from opentelemetry.exporter.agenttrace._rows import (
     AGENT_OPERATIONS,
+    STEP_OPERATIONS,
+    TOOL_OPERATION,
+    TRACELOOP_ROOT_KINDS,
     attributes_of,
     build_row,
     is_run_root,
 )
+from opentelemetry.exporter.agenttrace.conventions import normalized
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
@@ -72,6 +82,7 @@ class _Trace:
     pending_roots: list[ReadableSpan] = field(default_factory=list)
     evicted: dict[int, int] = field(default_factory=dict)  # root id -> our spans written early
     local_root_ended: bool = False  # the trace's top span in this process has ended
+    had_run: bool = False  # a row was written for a run of this trace
     # Roots written while spans below them were still open, and those spans once they ended:
     # whatever ends below one of these is late.
     late_parents: set[int] = field(default_factory=set)
@@ -110,20 +121,22 @@ class TraceAssembler:
     def on_start(self, span: ReadableSpan) -> None:
         """A span started (processor mode): remember run roots, to finish them at shutdown.
 
-        Most spans are not agent spans; two lookups tell, without a lock or a copy.
+        Most spans are not agent spans; a lookup or two tells, without a lock or a copy. A span
+        with a GenAI operation is settled by it; only one without (a foreign span) is looked at
+        for the OpenInference and Traceloop markers of an agent.
         """
-        attributes = span.attributes
-        if not (
-            span.name.startswith(_AGENT_NAME_PREFIXES)
-            or (
-                attributes is not None
-                and (
-                    attributes.get(semconv.GEN_AI_OPERATION_NAME) in AGENT_OPERATIONS
-                    or attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "AGENT"
-                )
-            )
-        ):
-            return
+        if not span.name.startswith(_AGENT_NAME_PREFIXES):
+            attributes = span.attributes
+            operation = attributes.get(semconv.GEN_AI_OPERATION_NAME) if attributes else None
+            if operation is not None:
+                if operation not in AGENT_OPERATIONS:
+                    return
+            elif not attributes or not (
+                attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == semconv.OPENINFERENCE_KIND_AGENT
+                or attributes.get(semconv.TRACELOOP_SPAN_KIND) in TRACELOOP_ROOT_KINDS
+            ):
+                self._note_foreign_start(span)
+                return
         context = span.context
         with self._lock:
             trace = self._traces.get(context.trace_id)
@@ -134,6 +147,24 @@ class TraceAssembler:
             trace.parent_of[context.span_id] = _parent_id(span)
             if self._is_top_root(trace, span):
                 trace.live_roots[context.span_id] = span
+
+    def _note_foreign_start(self, span: ReadableSpan) -> None:
+        """Remember where a foreign span started inside a run still open.
+
+        A foreign agent span (an OpenInference managed agent) may start below spans still open
+        (its manager's step), which the assembler has not seen end: without their parents, it
+        would look like a run of its own. Our own spans need none of this (nested runs say so in
+        `agenttrace.run.nested`), nor do spans of traces with no run open: no lock for them.
+        """
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE:
+            return
+        context = span.context
+        trace = self._traces.get(context.trace_id)
+        if trace is None or not trace.live_roots:
+            return
+        with self._lock:
+            trace.parent_of.setdefault(context.span_id, _parent_id(span))
 
     def on_end(self, span: ReadableSpan) -> None:
         """A span finished."""
@@ -151,7 +182,7 @@ class TraceAssembler:
                 self._drop_late(trace, span_id)
                 return
             trace.ended[span_id] = span
-            attributes = trace.attributes[span_id] = attributes_of(span)
+            attributes = trace.attributes[span_id] = normalized(span, attributes_of(span))
             self._buffered += 1
             if parent_id is None:
                 trace.local_root_ended = True
@@ -161,6 +192,8 @@ class TraceAssembler:
                 trace.pending_roots.append(span)
             if trace.pending_roots:
                 self._emit_whole_runs(trace_id, trace)
+            if parent_id is None and trace_id in self._traces:
+                self._emit_synthetic_run(trace_id, trace, span)
             if trace_id in self._traces and self._trace_finished(trace, span):
                 self._discard(trace_id, trace)
             while self._buffered > self._max_spans and self._evict():
@@ -256,6 +289,23 @@ class TraceAssembler:
             return not any(semconv.GEN_AI_OPERATION_NAME in a for a in trace.attributes.values())
         return False
 
+    def _emit_synthetic_run(self, trace_id: int, trace: _Trace, top: ReadableSpan) -> None:
+        """The trace's top span here ended with no agent run in the trace: if model or tool
+        spans ended below it, they are one run, written under a stand-in root.
+
+        Below a remote parent only the top's own spans count: a sibling top may still come.
+        """
+        if trace.had_run or trace.pending_roots or trace.live_roots:
+            return
+        top_id = top.context.span_id
+        below = [
+            span_id
+            for span_id in trace.ended
+            if top.parent is None or self._descends_from(trace, span_id, top_id)
+        ]
+        if any(_is_genai(trace.attributes[span_id]) for span_id in below):
+            self._emit(trace, _stand_in_root(trace_id, trace, top), incomplete=False)
+
     def _emit_whole_runs(self, trace_id: int, trace: _Trace) -> None:
         """Write the ended runs that are whole; seen as a processor, every ended run at once.
 
@@ -324,6 +374,7 @@ class TraceAssembler:
             self.stats.dropped_rows += 1
             return
         self.stats.rows += 1
+        trace.had_run = True
         if incomplete:
             self.stats.incomplete_rows += 1
             if not final:
@@ -409,14 +460,30 @@ class TraceAssembler:
         return self._buffered
 
 
-def _stand_in_root(trace_id: int, trace: _Trace) -> ReadableSpan:
-    """A root for spans whose real root was never seen, spanning them all."""
-    spans = list(trace.ended.values())
-    top_ids = {
-        s.context.span_id
-        for s in spans
-        if trace.parent_of.get(s.context.span_id) not in trace.ended
-    }
+def _is_genai(attributes: dict[str, Any]) -> bool:
+    """Whether a span is a model step or a tool call (of any convention, once normalized)."""
+    operation = attributes.get(semconv.GEN_AI_OPERATION_NAME)
+    return operation == TOOL_OPERATION or operation in STEP_OPERATIONS
+
+
+def _stand_in_root(trace_id: int, trace: _Trace, top: ReadableSpan | None = None) -> ReadableSpan:
+    """A root for spans whose real root was never seen, spanning them all (or, given the top
+    span they ended under, that span and its own), marked `synthetic_root` in the row."""
+    if top is None or top.parent is None:
+        spans = list(trace.ended.values())
+        top_ids = {
+            s.context.span_id
+            for s in spans
+            if trace.parent_of.get(s.context.span_id) not in trace.ended
+        }
+    else:
+        top_id = top.context.span_id
+        spans = [
+            s
+            for span_id, s in trace.ended.items()
+            if span_id == top_id or _below(trace, span_id, top_id)
+        ]
+        top_ids = {top_id}
     stand_in_id = next(iter(top_ids)) ^ 0x5A5A5A5A5A5A5A5A or 1
     start = min(s.start_time or 0 for s in spans)
     end = max(s.end_time or s.start_time or 0 for s in spans)
@@ -426,8 +493,24 @@ def _stand_in_root(trace_id: int, trace: _Trace) -> ReadableSpan:
     return ReadableSpan(
         name="invoke_agent",
         context=context,
-        attributes={semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT},
+        # Under a remote parent, the stand-in keeps it: the row takes only its own spans.
+        parent=top.parent if top is not None else None,
+        attributes={
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+            semconv.METADATA_PREFIX + semconv.SYNTHETIC_ROOT: True,
+        },
         resource=spans[0].resource,
         start_time=start,
         end_time=end,
     )
+
+
+def _below(trace: _Trace, span_id: int, top_id: int) -> bool:
+    current = trace.parent_of.get(span_id)
+    hops = 0
+    while current is not None and hops < 10_000:
+        if current == top_id:
+            return True
+        current = trace.parent_of.get(current)
+        hops += 1
+    return False

@@ -3,8 +3,8 @@
 Input is the run's root span (an `invoke_agent` or workflow span), every finished span below it,
 and the resource. Tool spans (`execute_tool`) become `spans`, model spans (`chat` and the other
 generation operations) become `llm_steps`, everything else (HTTP clients, databases) is skipped.
-Spans made by other GenAI instrumentations are read through the same convention keys, with the
-older names (`gen_ai.usage.prompt_tokens`, ...) as fallbacks.
+Spans made by other instrumentations (OpenInference, OpenLLMetry, older GenAI names) are read
+through the same keys: `conventions.normalized` fills them in from the foreign ones first.
 
 Whatever the spans carry, the row passes the schema's default check: numbers that cannot be
 (negative durations, token counts or telemetry, non-finite values) are clamped or dropped, and
@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import _json, semconv
+from opentelemetry.exporter.agenttrace.conventions import normalized
 from opentelemetry.exporter.agenttrace.schema import SCHEMA_VERSION
 from opentelemetry.exporter.agenttrace.version import __version__
 from opentelemetry.sdk.trace import ReadableSpan
@@ -36,6 +37,8 @@ _TRUNCATED = "…[agenttrace: truncated, original length {n} chars]"
 AGENT_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow", "create_agent"})
 STEP_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 TOOL_OPERATION = semconv.OPERATION_EXECUTE_TOOL
+# traceloop-sdk's @workflow and @agent: the spans a Traceloop user's run hangs under.
+TRACELOOP_ROOT_KINDS = frozenset({semconv.TRACELOOP_KIND_WORKFLOW, semconv.TRACELOOP_KIND_AGENT})
 
 
 # Resource keys grouped into the row's platform / hardware metadata.
@@ -76,12 +79,15 @@ def operation_of(span: ReadableSpan, attributes: Mapping[str, Any] | None = None
 
 
 def is_run_root(span: ReadableSpan, attributes: Mapping[str, Any] | None = None) -> bool:
-    """Whether a span can be the root of a row (an agent or workflow span)."""
+    """Whether a span can be the root of a row (an agent or workflow span, of any convention)."""
     if attributes is None:
         attributes = attributes_of(span)
     if operation_of(span, attributes) in AGENT_OPERATIONS:
         return True
-    return attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "AGENT"
+    return (
+        attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == semconv.OPENINFERENCE_KIND_AGENT
+        or attributes.get(semconv.TRACELOOP_SPAN_KIND) in TRACELOOP_ROOT_KINDS
+    )
 
 
 def hex_trace_id(span: ReadableSpan) -> str:
@@ -445,7 +451,9 @@ def build_row(
     for span in spans:
         span_id = span.context.span_id
         by_id[span_id] = span
-        span_attributes = attrs[span_id] = known.get(span_id) or attributes_of(span)
+        span_attributes = attrs[span_id] = known.get(span_id) or normalized(
+            span, attributes_of(span)
+        )
         operation = operations[span_id] = operation_of(span, span_attributes)
         if operation == TOOL_OPERATION:
             tools.append((span.start_time or 0, span_id, span))
@@ -466,7 +474,7 @@ def build_row(
             hops += 1
         return None
 
-    attributes = attributes_of(root)
+    attributes = normalized(root, attributes_of(root))
     resource = root.resource.attributes if root.resource is not None else {}
     prompt = attributes.get(semconv.PROMPT)
     if not isinstance(prompt, str):

@@ -67,6 +67,12 @@ GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 # Deprecated names older GenAI instrumentations still emit (read as fallbacks, never written).
 GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+GEN_AI_SYSTEM: Final = "gen_ai.system"  # -> gen_ai.provider.name
+# Indexed prefixes of the deprecated flat messages (`gen_ai.prompt.{i}.role`,
+# `gen_ai.completion.{i}.tool_calls.{j}.name`), as OpenLLMetry wrote them before
+# gen_ai.input.messages / gen_ai.output.messages existed.
+GEN_AI_PROMPT: Final = "gen_ai.prompt"
+GEN_AI_COMPLETION: Final = "gen_ai.completion"
 
 # Well-known values of gen_ai.operation.name and gen_ai.tool.type.
 OPERATION_INVOKE_AGENT: Final = "invoke_agent"
@@ -86,8 +92,49 @@ SPAN_NAME: Final = "otel.span.name"
 STATUS_DESCRIPTION: Final = "otel.status_description"
 HOST_CPU_MODEL_NAME: Final = "host.cpu.model.name"
 
-# OpenInference (Arize Phoenix and friends) reads the span kind from this key.
+# --- Foreign conventions, read only (`conventions.py` maps them onto the GenAI keys) ------------
+# OpenInference (Arize Phoenix and friends; openinference-semantic-conventions): the span kind,
+# and the keys its instrumentations (smolagents, LangChain, ...) record instead of gen_ai.*.
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+OPENINFERENCE_KIND_AGENT: Final = "AGENT"
+OPENINFERENCE_KIND_LLM: Final = "LLM"
+OPENINFERENCE_KIND_TOOL: Final = "TOOL"
+OPENINFERENCE_INPUT_VALUE: Final = "input.value"
+OPENINFERENCE_OUTPUT_VALUE: Final = "output.value"
+OPENINFERENCE_LLM_MODEL_NAME: Final = "llm.model_name"
+OPENINFERENCE_LLM_PROVIDER: Final = "llm.provider"
+OPENINFERENCE_LLM_SYSTEM: Final = "llm.system"
+OPENINFERENCE_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+OPENINFERENCE_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+OPENINFERENCE_TOKEN_COUNT_REASONING: Final = "llm.token_count.completion_details.reasoning"
+OPENINFERENCE_TOOL_NAME: Final = "tool.name"
+OPENINFERENCE_TOOL_DESCRIPTION: Final = "tool.description"
+# The tool's parameter schema (not the call's arguments: those are in input.value).
+OPENINFERENCE_TOOL_PARAMETERS: Final = "tool.parameters"
+OPENINFERENCE_AGENT_NAME: Final = "agent.name"
+# Indexed messages: `llm.input_messages.{i}.message.role`, then the sub-keys below.
+OPENINFERENCE_INPUT_MESSAGES: Final = "llm.input_messages"
+OPENINFERENCE_OUTPUT_MESSAGES: Final = "llm.output_messages"
+OPENINFERENCE_MESSAGE_ROLE: Final = "message.role"
+OPENINFERENCE_MESSAGE_CONTENT: Final = "message.content"
+OPENINFERENCE_MESSAGE_CONTENTS: Final = "message.contents"  # .{k}.message_content.type / .text
+OPENINFERENCE_CONTENT_TYPE: Final = "message_content.type"
+OPENINFERENCE_CONTENT_TEXT: Final = "message_content.text"
+OPENINFERENCE_MESSAGE_TOOL_CALLS: Final = "message.tool_calls"  # .{j}.tool_call.*
+OPENINFERENCE_TOOL_CALL_ID: Final = "tool_call.id"
+OPENINFERENCE_TOOL_CALL_NAME: Final = "tool_call.function.name"
+OPENINFERENCE_TOOL_CALL_ARGUMENTS: Final = "tool_call.function.arguments"
+# OpenLLMetry / Traceloop (traceloop-sdk decorators, opentelemetry-instrumentation-openai & co.).
+TRACELOOP_SPAN_KIND: Final = "traceloop.span.kind"
+TRACELOOP_KIND_WORKFLOW: Final = "workflow"
+TRACELOOP_KIND_AGENT: Final = "agent"
+TRACELOOP_KIND_TOOL: Final = "tool"
+TRACELOOP_ENTITY_NAME: Final = "traceloop.entity.name"
+TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"  # JSON {"args": [...], "kwargs": {...}}
+TRACELOOP_ENTITY_OUTPUT: Final = "traceloop.entity.output"  # JSON
+LLM_REQUEST_TYPE: Final = "llm.request.type"  # "chat" / "completion" (before gen_ai.operation.name)
+LLM_REQUEST_TYPE_CHAT: Final = "chat"
+LLM_REQUEST_TYPE_COMPLETION: Final = "completion"
 
 # --- AgentTrace's own keys ------------------------------------------------------------------------
 # Root span: the run's prompt and row metadata (`agenttrace.metadata.<key>` -> metadata[key]).
@@ -126,6 +173,9 @@ SOURCE_METADATA: Final = "agenttrace.source.metadata"
 SOURCE_OVERRIDES: Final = "agenttrace.source.overrides"
 # Content capture and truncation bookkeeping.
 CONTENT_CAPTURED: Final = "agenttrace.content.captured"
+# Row metadata key (an extension) of a row built for GenAI spans that had no agent span above
+# them: the row's root is a stand-in, not a span anyone recorded.
+SYNTHETIC_ROOT: Final = "synthetic_root"
 
 # Resource attributes with no OpenTelemetry convention.
 HOST_CPU_LOGICAL_COUNT: Final = "agenttrace.host.cpu.logical_count"
