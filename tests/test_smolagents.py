@@ -61,6 +61,14 @@ CODE_STEPS: list[Step] = [
     },
     {"content": "Thought: done.\n<code>\nfinal_answer('hi')\n</code>"},
 ]
+BURN_TASK = "Add up squares in code."
+BURN_STEPS: list[Step] = [
+    {
+        "content": "Thought: a loop.\n<code>\ntotal = 0\nfor i in range(60000):\n"
+        "    total += i * i\nprint(total)\n</code>"
+    },
+    {"content": "Thought: done.\n<code>\nfinal_answer(str(total))\n</code>"},
+]
 MANAGER_TASK = "Ask your worker to print the word managed."
 WORKER_TASK = "Print the word managed with bash."
 MANAGER_STEPS: list[Step] = [
@@ -91,6 +99,7 @@ def server() -> Iterator[ScriptedModelServer]:
     scripts = {
         TASK: TASK_STEPS,
         CODE_TASK: CODE_STEPS,
+        BURN_TASK: BURN_STEPS,
         MANAGER_TASK: MANAGER_STEPS,
         WORKER_TASK: WORKER_STEPS,
     }
@@ -207,6 +216,23 @@ def test_a_code_agent_records_its_code_as_python_interpreter_with_its_tools_insi
     assert bash["parent_span_id"] == code["span_id"]
     assert len({span.context.trace_id for span in spans.all()}) == 1
     assert row["llm_steps"][0]["reasoning_content"] == "Code is shorter."
+
+
+def test_code_run_in_smolagents_worker_thread_has_its_cpu_time_counted(
+    server: ScriptedModelServer, traced: tuple[Spans, Path]
+) -> None:
+    spans, rows = traced
+    agent = CodeAgent(tools=[], model=_model(server), verbosity_level=LogLevel.OFF)
+    assert agent.run(BURN_TASK) == str(sum(i * i for i in range(60000)))
+    (row,) = _rows(rows)
+    loop = row["spans"][0]
+    assert loop["tool_name"] == "python_interpreter" and "for i in range" in loop["tool_input"]
+    # The code ran in smolagents' worker thread, not in the thread that made the call: the
+    # calling thread's own figures would be about zero.
+    assert loop["telemetry"]["user_time_s"] + loop["telemetry"]["system_time_s"] > 0.05
+    code_span = spans.named("execute_tool python_interpreter")[0]
+    assert code_span.attributes is not None
+    assert code_span.attributes[semconv.TELEMETRY_METHOD] == semconv.TELEMETRY_METHOD_COMPAT
 
 
 def test_a_managed_agents_run_belongs_to_its_managers_row(

@@ -21,7 +21,8 @@ What is traced, and through which public smolagents method:
 * CodeAgent's code execution (`LocalPythonExecutor.__call__`) is a `python_interpreter` tool
   call; tools the code calls are nested under it. smolagents runs that code in a worker thread
   that does not carry the caller's context, so the executor's tools are bound to it for the
-  call (without that, their spans would start traces of their own).
+  call (without that, their spans would start traces of their own), and the call is measured
+  process-wide (see `_code_settings`).
 
 Per-tool telemetry is the configured method's: in-process work (smolagents' own Python
 interpreter, a tool's Python code) through the calling thread's usage; subprocesses a tool
@@ -37,12 +38,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from agenttrace import _settings, semconv
 from agenttrace._decorators import _wrap_generator
 from agenttrace._genai import StepRecord, ToolCallRecord
 from agenttrace._invocations import AgentRun, LLMCall, ToolCall, _Invocation, using_call_id
@@ -361,10 +364,34 @@ def _traced_tool_call(original: Callable[..., Any]) -> Callable[..., Any]:
     return __call__
 
 
+_process_wide: tuple[_settings.Settings, _settings.Settings] | None = None
+
+
+def _code_settings(executor: Any) -> _settings.Settings:
+    """The settings a code execution is measured with.
+
+    With a timeout (the default), smolagents runs the code in a worker thread of its own while
+    the calling thread waits, so the precise method's per-thread figures would miss all of it.
+    The release's method (the process's CPU time and block I/O during the call, its peak RSS)
+    counts it, and the span says which method measured it.
+    """
+    global _process_wide
+    settings = _settings.current()
+    if getattr(executor, "timeout_seconds", None) is None:
+        return settings  # the code runs in this thread: per-thread figures are exact
+    if settings.telemetry_method != semconv.TELEMETRY_METHOD_PRECISE:
+        return settings
+    cached = _process_wide
+    if cached is None or cached[0] is not settings:
+        compat = dataclasses.replace(settings, telemetry_method=semconv.TELEMETRY_METHOD_COMPAT)
+        cached = _process_wide = (settings, compat)
+    return cached[1]
+
+
 def _traced_code_execution(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def __call__(self: Any, code_action: str) -> Any:
-        call = ToolCall(PYTHON_INTERPRETER, {"code": code_action})
+        call = ToolCall(PYTHON_INTERPRETER, {"code": code_action}, settings=_code_settings(self))
         call.attach()
         tools = getattr(self, "static_tools", None)
         try:
