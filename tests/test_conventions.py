@@ -317,6 +317,38 @@ def test_openllmetry_calls_inside_a_traceloop_workflow_span_make_one_row(
     assert bash["tool_output"] == "a.txt\n"
 
 
+# -- the official opentelemetry-instrumentation-openai-v2 ----------------------------------------
+def test_the_official_openai_v2_instrumentation_in_a_plain_loop_makes_one_row(
+    server: ScriptedModelServer,
+    pipeline: tuple[TracerProvider, AgentTraceSpanProcessor, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+    # Its message content goes on the span only when asked, in the latest GenAI conventions.
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
+    provider, processor, path = pipeline
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        # The user's loop in a plain span of its own (no GenAI agent span): one trace.
+        with provider.get_tracer("my.app").start_as_current_span("solve"):
+            assert _tool_loop(server, None) == "done"
+    finally:
+        instrumentor.uninstrument()
+    (row,) = _rows(path)
+    assert validate_row(row) == []
+    assert row["metadata"]["synthetic_root"] is True
+    assert row["prompt"] == LOOP_TASK and row["model"] == MODEL
+    first, second = row["llm_steps"]
+    assert first["tool_calls"][0]["name"] == "bash"
+    assert first["tool_calls"][0]["arguments"] == {"command": "echo a.txt"}
+    assert first["tool_calls"][0]["id"] == ANY
+    assert first["input_tokens"] > 0 and first["output_tokens"] > 0
+    assert second["model_output"] == "done"
+
+
 def test_plain_http_traces_stay_ignored(
     pipeline: tuple[TracerProvider, AgentTraceSpanProcessor, Path],
 ) -> None:
