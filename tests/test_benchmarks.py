@@ -90,3 +90,27 @@ def test_rendering_benchmark_reports_each_case_bounded() -> None:
         millis, chars = [float(x) for x in figures[0::2]], [int(x) for x in figures[1::2]]
         assert len(millis) == 3 and all(ms >= 0 for ms in millis), case
         assert max(chars) <= 4096 + 64, case  # the output follows the bound, not the value
+
+
+def test_collect_benchmark_reports_each_level() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_collect.py"),
+            "--tasks",
+            "4",
+            "--latency-ms",
+            "20",
+            "--levels",
+            "1,2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    for level, seconds, rate, speedup in rows:
+        assert abs(float(rate) - 4 / float(seconds)) < 0.05 * float(rate) + 0.01
+    assert rows[0][3] == "1.00x"

@@ -30,6 +30,7 @@ def test_every_command_is_registered() -> None:
         "replay",
         "send",
         "validate",
+        "view",
     ]
 
 

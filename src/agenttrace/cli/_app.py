@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,15 +174,34 @@ def deprecated_alias(
 
 
 @contextmanager
-def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr (none when stderr is not a terminal)."""
+def progress(label: str, total: int, unit: str | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr with its ETA, and its rate in `unit`s per second when given
+    (none when stderr is not a terminal)."""
     if not sys.stderr.isatty():
         yield lambda _: None
         return
+    started = time.monotonic()
+    done = 0
+
+    def rate(_: Any) -> str | None:
+        elapsed = time.monotonic() - started
+        return f"{done / elapsed:.2f} {unit}/s" if unit and done and elapsed > 0 else None
+
     with click.progressbar(
-        length=total, label=label, file=sys.stderr, show_eta=True, show_percent=True
+        length=total,
+        label=label,
+        file=sys.stderr,
+        show_eta=True,
+        show_percent=True,
+        item_show_func=rate,
     ) as bar:
-        yield bar.update
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            bar.update(count, done)
+
+        yield advance
 
 
 def total_for(path: Path) -> int:

@@ -29,13 +29,20 @@ from agenttrace.cli.fixture import fixture_for
 
 
 def run_collection(
-    agent: Any, tasks: list[Any], output: Path, *, resume: bool, run_id: str | None, label: str
+    agent: Any,
+    tasks: list[Any],
+    output: Path,
+    *,
+    resume: bool,
+    run_id: str | None,
+    label: str,
+    concurrency: int = 1,
 ) -> Any:
-    """Run tasks with a progress bar; Ctrl-C keeps every finished row and exits 130."""
+    """Run tasks with a progress bar (rate and ETA); Ctrl-C keeps every finished row, exits 130."""
     from agenttrace.collection.collect import collect
 
     try:
-        with progress(label, len(tasks)) as advance:
+        with progress(label, len(tasks), unit="runs") as advance:
             return collect(
                 agent,
                 tasks,
@@ -43,6 +50,7 @@ def run_collection(
                 run_id=run_id,
                 resume=resume,
                 on_task=lambda task, result: advance(1),
+                concurrency=concurrency,
             )
     except KeyboardInterrupt:
         import agenttrace
@@ -102,7 +110,21 @@ def check_failures(summary: Any, retry_hint: str) -> None:
     "agent; needs the smolagents extra). Both use the same tools, fixture and server.",
 )
 @click.option(
-    "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
+    "--base-url",
+    "base_urls",
+    required=True,
+    multiple=True,
+    help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (repeatable: the tasks are "
+    "spread over the servers in turn).",
+)
+@click.option(
+    "--concurrency",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Tasks run at once, each with its own fixture copy (a server serves several requests "
+    "at once; the work is waiting, not CPU).",
 )
 @click.option(
     "--api-key",
@@ -186,7 +208,8 @@ def collect(
     limit: int | None,
     model: str,
     agent_kind: str,
-    base_url: str,
+    base_urls: tuple[str, ...],
+    concurrency: int,
     api_key: str,
     output: Path,
     source: str,
@@ -230,7 +253,6 @@ def collect(
     )
     with fixture_for(fixture_dir, needed=dataset == "nl2bash") as fixture_root:
         agenttrace.configure(service_name="agenttrace-collect", output=output)
-        client = openai.OpenAI(base_url=base_url, api_key=api_key)
         agent_class = ReferenceAgent
         if agent_kind == "smolagents":
             try:
@@ -238,14 +260,22 @@ def collect(
             except ImportError as error:
                 raise click.ClickException(str(error)) from None
             agent_class = SmolagentsAgent
-        agent = agent_class(client, config, fixture_root=fixture_root)
+        clients = [openai.OpenAI(base_url=url, api_key=api_key) for url in base_urls]
+        agents = [agent_class(client, config, fixture_root=fixture_root) for client in clients]
         try:
             summary = run_collection(
-                agent, tasks, output, resume=resume, run_id=run_id, label=f"collect {dataset}"
+                agents,
+                tasks,
+                output,
+                resume=resume,
+                run_id=run_id,
+                label=f"collect {dataset}",
+                concurrency=concurrency,
             )
         except CollectAborted as aborted:
             if len(aborted.summary.results) > 1:  # more than the failed run
                 summary_table(aborted.summary)
+            base_url = str(getattr(aborted.agent, "client", clients[0]).base_url)
             raise click.ClickException(_aborted_message(aborted, base_url, output)) from None
         finally:
             agenttrace.shutdown()

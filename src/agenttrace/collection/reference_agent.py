@@ -25,6 +25,7 @@ The run stops at `final_answer`, at a reply without tool calls, or after `max_st
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -213,7 +214,15 @@ class ReferenceAgent:
         self.client = agenttrace.instrument_openai(client)
         self.config = config
         self.fixture_root = fixture_root
-        self._workdir: Path | None = None
+        # The task's fixture copy, per run: runs in other threads (collect --concurrency) have
+        # their own, and tool threads a framework starts inherit it with the context.
+        self._workdir_var: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+            "agenttrace_task_workdir", default=None
+        )
+
+    @property
+    def _workdir(self) -> Path | None:
+        return self._workdir_var.get()
 
     # -- tools ------------------------------------------------------------------------------
     def _to_host(self, command: str) -> str:
@@ -399,12 +408,12 @@ class ReferenceAgent:
         return metadata
 
     def run(self, task: Task, *, run_id: str = "run") -> RunResult:
-        """Solve one task as one agent run (one AgentTrace row)."""
+        """Solve one task as one agent run (one AgentTrace row). Safe to call from many threads."""
         with tempfile.TemporaryDirectory(prefix="agenttrace-task-") as scratch:
+            workdir = None
             if task.dataset == NL2BASH and self.fixture_root is not None:
-                self._workdir = fixture.copy(self.fixture_root, scratch)
-            else:
-                self._workdir = None
+                workdir = fixture.copy(self.fixture_root, scratch)
+            token = self._workdir_var.set(workdir)
             try:
                 with agenttrace.agent_run(
                     f"{task.dataset}-agent",
@@ -419,7 +428,7 @@ class ReferenceAgent:
                         run.set_metadata(stop_reason="interrupted")  # resume runs it again
                         raise
             finally:
-                self._workdir = None
+                self._workdir_var.reset(token)
 
     def _loop(self, task: Task, run: agenttrace.types.AgentRun) -> RunResult:
         messages: list[dict[str, Any]] = [
