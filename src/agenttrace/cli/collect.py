@@ -6,6 +6,7 @@ marked, and makes the command exit 1 (after every other run is written).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections import Counter
 from pathlib import Path
@@ -149,6 +150,27 @@ def check_failures(summary: Any, retry_hint: str) -> None:
     "Hugging Face datasets) or a JSONL/Parquet task file.",
 )
 @click.option(
+    "--source",
+    "source_label",
+    default=None,
+    help="metadata.source of the rows (default: where the tasks came from; a task file by its "
+    "name, never its path).",
+)
+@click.option(
+    "--split",
+    "split_label",
+    default=None,
+    help="metadata.dataset_split of the rows (default: the tasks' split; 'local' for a file).",
+)
+@click.option(
+    "--release",
+    is_flag=True,
+    help="Label the rows as the release labels its own: collector_version 0.3.0, source = the "
+    "dataset, split train (NL2Bash) or test (MBPP). They are then held to the release's rules "
+    "(agenttrace validate --profile release); this project's version stays in "
+    "metadata.agenttrace_version.",
+)
+@click.option(
     "--temperature",
     type=float,
     default=None,
@@ -213,6 +235,9 @@ def collect(
     api_key: str,
     output: Path,
     source: str,
+    source_label: str | None,
+    split_label: str | None,
+    release: bool,
     temperature: float | None,
     top_p: float | None,
     max_tokens: int | None,
@@ -231,6 +256,7 @@ def collect(
     make_dir(output.parent, "the output directory")
 
     import openai
+    from opentelemetry.exporter.agenttrace.schema import RELEASE_COLLECTOR_VERSION, RELEASE_SPLITS
 
     import agenttrace
     from agenttrace.collection.collect import CollectAborted
@@ -241,6 +267,23 @@ def collect(
         tasks = load_tasks(dataset, source, limit=limit)
     except TaskError as error:
         raise click.ClickException(str(error)) from None
+    if release:
+        for given, wanted, option in (
+            (source_label, dataset, "--source"),
+            (split_label, RELEASE_SPLITS[dataset], "--split"),
+        ):
+            if given is not None and given != wanted:
+                raise click.UsageError(f"--release labels {option} {wanted!r}, not {given!r}")
+        source_label, split_label = dataset, RELEASE_SPLITS[dataset]
+    if source_label is not None or split_label is not None:
+        tasks = [
+            dataclasses.replace(
+                task,
+                source=task.source if source_label is None else source_label,
+                split=task.split if split_label is None else split_label,
+            )
+            for task in tasks
+        ]
     config = AgentConfig(
         model=model,
         max_steps=max_steps,
@@ -250,6 +293,7 @@ def collect(
         seed=seed,
         stream=stream,
         pass_env=pass_env,
+        collector_version=RELEASE_COLLECTOR_VERSION if release else None,
     )
     with fixture_for(fixture_dir, needed=dataset == "nl2bash") as fixture_root:
         agenttrace.configure(service_name="agenttrace-collect", output=output)

@@ -145,6 +145,9 @@ class AgentConfig:
     #: environment (names; `NAME*` for every name that starts with NAME). Only the names land in
     #: the row metadata, never the values.
     pass_env: tuple[str, ...] = ()
+    #: `metadata.collector_version` of the rows (default: this project's name and version). The
+    #: release's own label, "0.3.0", makes them release rows, held to the release's rules.
+    collector_version: str | None = None
 
     def sampling(self) -> dict[str, Any]:
         values = {
@@ -403,6 +406,8 @@ class ReferenceAgent:
         }
         if self.config.pass_env:
             metadata["tool_env_passed"] = list(self.config.pass_env)
+        if self.config.collector_version:
+            metadata["collector_version"] = self.config.collector_version
         if task.dataset == NL2BASH:
             metadata["fixture_version"] = fixture.FIXTURE_VERSION
         return metadata

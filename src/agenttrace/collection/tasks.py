@@ -9,6 +9,7 @@ project, works with nothing at all (it is what `agenttrace demo` runs).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -111,7 +112,9 @@ def load_tasks(dataset: str, source: str = "bundled", *, limit: int | None = Non
         if not path.is_file():
             raise TaskError(f"no task file at {source}")
         tasks = [
-            _task(dataset, i, r, os.fspath(path), "local") for i, r in enumerate(_records(path))
+            # The file's name, not its path: a machine's paths never go into metadata.
+            dataclasses.replace(_task(dataset, i, r, os.fspath(path), "local"), source=path.name)
+            for i, r in enumerate(_records(path))
         ]
     return tasks if limit is None else tasks[:limit]
 
