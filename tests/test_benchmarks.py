@@ -111,6 +111,6 @@ def test_collect_benchmark_reports_each_level() -> None:
     assert out.returncode == 0, out.stderr
     rows = [line.split() for line in out.stdout.splitlines()[2:]]
     assert [row[0] for row in rows] == ["1", "2"]
-    for level, seconds, rate, speedup in rows:
+    for _level, seconds, rate, _speedup in rows:
         assert abs(float(rate) - 4 / float(seconds)) < 0.05 * float(rate) + 0.01
     assert rows[0][3] == "1.00x"
