@@ -246,7 +246,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def test_the_readme_commands_run_word_for_word(tmp_path: Path) -> None:
-    for port in (8080, 4318):
+    for port in (8080, 8081, 4318):
         if not _port_free(port):
             pytest.skip(f"port {port} is taken here, and the README's commands name it")
     work, pids = tmp_path / "work", tmp_path / "pids"
@@ -274,6 +274,15 @@ def test_the_readme_commands_run_word_for_word(tmp_path: Path) -> None:
         (own,) = _rows(work / "runs" / "my_agent.jsonl")
         assert own["prompt"] == "Count the .txt files anywhere under /testbed."
         assert "1 trace" in out.stdout or "1 run" in out.stdout  # analyze's report
+
+        _run_example("scale.sh", work, env)
+        released = _rows(work / "runs" / "release" / "nl2bash.jsonl")
+        assert len(released) == len(load_tasks("nl2bash"))
+        assert {row["metadata"]["collector_version"] for row in released} == {"0.3.0"}
+        used = {row["metadata"]["serving"]["base_url"].rstrip("/") for row in released}
+        assert used == {"http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"}
+        assert (work / "dataset" / "README.md").is_file()
+        assert list((work / "dataset" / "data").glob("train-*.parquet"))
 
         _run_example("replay.sh", work, env)
         replayed = _rows(work / "runs" / "nl2bash_1_7B.replay.jsonl")
