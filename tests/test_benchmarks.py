@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -114,3 +117,25 @@ def test_collect_benchmark_reports_each_level() -> None:
     for _level, seconds, rate, _speedup in rows:
         assert abs(float(rate) - 4 / float(seconds)) < 0.05 * float(rate) + 0.01
     assert rows[0][3] == "1.00x"
+
+
+def test_exporter_benchmark_check_names_the_target_it_missed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        bench_exporter = importlib.import_module("bench_exporter")  # a script, not a package
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    # The measurements stand in for a slow machine; the report and exit code are under test.
+    monkeypatch.setattr(
+        bench_exporter, "bench_assembly", lambda runs: {"processor -> JSONL": 99_077.0}
+    )
+    monkeypatch.setattr(bench_exporter, "bench_burst", lambda burst: {"AgentTrace processor": 0})
+    monkeypatch.setattr(bench_exporter, "bench_conversion", lambda sizes: [])
+    assert bench_exporter.main(["--check"]) == 1
+    out = capsys.readouterr().out
+    assert "MISSED: processor -> JSONL: 99,077 spans/s, target >= 100,000" in out
+    monkeypatch.setattr(bench_exporter, "bench_assembly", lambda runs: {"processor -> JSONL": 1e6})
+    assert bench_exporter.main(["--check"]) == 0
+    assert "ok: every target met" in capsys.readouterr().out
