@@ -26,6 +26,7 @@ def test_every_command_is_registered() -> None:
         "convert",
         "demo",
         "fixture",
+        "ingest",
         "merge",
         "plots",
         "replay",
