@@ -59,6 +59,8 @@ def test_every_readme_code_block_comes_from_a_file_that_a_test_runs() -> None:
     blocks = _blocks()
     assert len(blocks) >= 15
     for marker, language, code in blocks:
+        if language == "text":  # a diagram, not something to run
+            continue
         assert marker is not None, f"a {language} block has no <!-- file --> marker:\n{code}"
         match = MARKER.fullmatch(marker)
         assert match, f"unreadable marker {marker!r}"
@@ -218,13 +220,32 @@ def _shims(directory: Path) -> None:
                                   "--port", port, "--model", "qwen3-1.7b"])
             """,
         "docker": f"""
-            import pathlib, subprocess, sys
-            if sys.argv[1:] != ["compose", "up", "-d"]:
-                sys.exit("this docker stand-in only runs `docker compose up -d`")
+            import os, pathlib, socket, subprocess, sys, time
+            args = sys.argv[1:]
+            fleet = args[:5] == ["compose", "--profile", "fleet", "up", "-d"]
+            if args != ["compose", "up", "-d"] and not fleet:
+                sys.exit("this docker stand-in only runs `docker compose [--profile fleet] up -d`")
             import compose
             binary = pathlib.Path(compose.__file__).parent / "docker-compose"
             compose_file = {str(REPO / "docker-compose.yml")!r}
-            sys.exit(subprocess.run([str(binary), "-f", compose_file, "config", "-q"]).returncode)
+            profile = ["--profile", "fleet"] if fleet else []
+            checked = subprocess.run([str(binary), "-f", compose_file, *profile, "config", "-q"])
+            if checked.returncode or not fleet:
+                sys.exit(checked.returncode)
+            # The fleet's collectors: the stand-in, where the agent collector listens.
+            standin = subprocess.Popen(
+                [{python!r}, {str(REPO / "tests" / "fleet_standin.py")!r}, "--port", "5318",
+                 "--out", "collector-output/fleet"],
+                stdout=subprocess.DEVNULL, stderr=open("fleet-standin.log", "w"),
+            )
+            with open(os.environ["SHIM_PIDS"], "a") as pids:
+                print(standin.pid, file=pids)
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", 5318), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
             """,
     }
     for name, body in scripts.items():
@@ -246,7 +267,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def test_the_readme_commands_run_word_for_word(tmp_path: Path) -> None:
-    for port in (8080, 8081, 4318):
+    for port in (8080, 8081, 4318, 5318):
         if not _port_free(port):
             pytest.skip(f"port {port} is taken here, and the README's commands name it")
     work, pids = tmp_path / "work", tmp_path / "pids"
@@ -314,6 +335,16 @@ def test_the_readme_commands_run_word_for_word(tmp_path: Path) -> None:
         traces = {span.trace_id for span in receiver.spans}
         assert {row["trace_id"] for row in demo_rows} <= traces  # live, as the demo ran
         assert {row["trace_id"] for row in collected} <= traces  # sent from the files
+
+        out = _run_example("fleet.sh", work, env)
+        fleet = {row["trace_id"]: row for row in _rows(work / "runs" / "fleet.jsonl")}
+        demo = {row["trace_id"]: row for row in _rows(work / "agenttrace-output" / "demo.jsonl")}
+        assert fleet.keys() == demo.keys()  # every run, through the gateways' files, once
+        for trace_id, row in demo.items():  # the rows the in-process exporter wrote
+            assert fleet[trace_id]["spans"] == row["spans"]
+            assert fleet[trace_id]["llm_steps"] == row["llm_steps"]
+        gateways = [work / "collector-output" / "fleet" / f"gateway-{n}" for n in (1, 2)]
+        assert all((gateway / "traces.jsonl").stat().st_size > 0 for gateway in gateways)
 
         # The set-up commands: the demo (above, with --force) and `uv run pytest`, which is what
         # .ci/run runs on every Python: running it here would run this test again.
