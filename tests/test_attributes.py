@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from opentelemetry.exporter.agenttrace._rows import tool_input_of
 
 import agenttrace
 from agenttrace import _content, semconv
@@ -25,14 +26,14 @@ def test_arguments_as_json_and_release_repr(spans) -> None:
     assert json.loads(by_keyword.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]) == {
         "command": "ls -la"
     }
-    assert by_keyword.attributes[semconv.TOOL_INPUT_REPR] == "kwargs={'command': 'ls -la'}"
+    assert tool_input_of(by_keyword.attributes) == "kwargs={'command': 'ls -la'}"
     assert by_keyword.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "ran ls -la"
     assert by_keyword.attributes[semconv.TOOL_EXIT_CODE] == 0
     assert json.loads(positional.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]) == {
         "command": "pwd",
         "timeout": 5,
     }
-    assert positional.attributes[semconv.TOOL_INPUT_REPR] == "args=('pwd',), kwargs={'timeout': 5}"
+    assert tool_input_of(positional.attributes) == "args=('pwd',), kwargs={'timeout': 5}"
 
 
 def test_var_positional_arguments_are_named(spans) -> None:
@@ -166,6 +167,7 @@ def test_content_off_by_argument(configure_spans) -> None:
     for key in (
         semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
         semconv.TOOL_INPUT_REPR,
+        semconv.TOOL_POSITIONAL_ARGS,
         semconv.GEN_AI_TOOL_CALL_RESULT,
     ):
         assert key not in tool.attributes

@@ -375,6 +375,7 @@ TOOL_KEYS = (
     semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
     semconv.GEN_AI_TOOL_CALL_RESULT,
     semconv.TOOL_INPUT_REPR,
+    semconv.TOOL_POSITIONAL_ARGS,
     semconv.TOOL_EXIT_CODE,
     semconv.TELEMETRY_PEAK_SCOPE,
     semconv.ERROR_TYPE,

@@ -71,6 +71,24 @@ _TRUNCATED = "…[agenttrace: truncated"
 _ESCAPE_LENGTHS = {"x": 4, "u": 6, "U": 10}  # every other backslash escape is 2 characters
 
 
+def json_native(value: Any, depth: int = 0) -> bool:
+    """Whether `value` comes back from its JSON equal and with the same repr: dicts with str
+    keys, lists, str, int, bool, None and finite floats, of exactly those types (no tuples,
+    subclasses or other objects), nested less than `_FAST_DEPTH` deep."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return bool(-_INF < value < _INF)
+    if depth >= _FAST_DEPTH:
+        return False
+    if kind is dict:
+        return all(type(key) is str and json_native(item, depth + 1) for key, item in value.items())
+    if kind is list:
+        return all(json_native(item, depth + 1) for item in value)
+    return False
+
+
 def _fits(value: Any, room: int, depth: int = 0) -> int:
     """`room` less a lower bound of the JSON length of `value`; negative when it may not fit.
 
@@ -841,6 +859,25 @@ class Renderer:
         if self.redactor is not None:
             text = self.redactor(key, text)
         return truncate_json(_without_surrogates(text), self.limit)
+
+    def json_exact(self, key: str, value: Any) -> tuple[str, bool]:
+        """`json(key, value)`, and whether the text is `value`'s own JSON, exactly: nothing
+        redacted, cut or escaped, and a value that JSON gives back equal, with the same repr
+        (`json_native`). Then the value's repr can be rebuilt from the text at export time
+        instead of being rendered, redacted and stored beside it on every call."""
+        if self.redactor is not None and self.redactor.has_hook:
+            return self.json(key, value), False
+        if _fits(value, self.limit) < 0:
+            return self.json(key, value), False
+        try:
+            encoded = _ENCODER.encode(value)
+        except Exception:  # noqa: BLE001 - not expected for plain data; the walk handles it all
+            return self.json(key, value), False
+        text = encoded if self.redactor is None else self.redactor(key, encoded)
+        text = truncate_json(_without_surrogates(text), self.limit)
+        # Room for the `args=(...), kwargs=` around the rebuilt repr, which must not be cut.
+        exact = text is encoded and len(text) <= self.limit - 64 and json_native(value)
+        return text, exact
 
     def repr(self, key: str, text: str) -> str:
         """An already-built repr string (the release's `kwargs={...}` tool input).

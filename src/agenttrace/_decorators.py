@@ -283,9 +283,20 @@ def tool(func: Any = None, /, *, name: str | None = None, description: str | Non
             if not settings.capture_content:
                 return ToolCall(tool_name, description=description, settings=settings)
             own = signature.own_args(args)
+            arguments = signature.arguments(own, kwargs)
+            if (own or kwargs) and len(own) <= len(signature.names):
+                # Each positional value is one named argument: the release's form follows from
+                # the arguments and their count (rebuilt at export when it can be).
+                return ToolCall(
+                    tool_name,
+                    arguments,
+                    positional=len(own),
+                    description=description,
+                    settings=settings,
+                )
             return ToolCall(
                 tool_name,
-                signature.arguments(own, kwargs),
+                arguments,
                 input_repr=_input_repr(own, kwargs, settings.renderer.limit),
                 description=description,
                 settings=settings,

@@ -483,6 +483,7 @@ class ToolCall(_Invocation):
         description: str | None = None,
         parent: Any = None,
         settings: Any = None,
+        positional: int = 0,
     ) -> None:
         settings = _settings.current() if settings is None else settings
         parent = otel_context.get_current() if parent is None else parent
@@ -507,7 +508,7 @@ class ToolCall(_Invocation):
                 semconv.GEN_AI_TOOL_DESCRIPTION, description
             )
         if settings.capture_content:
-            attributes.update(_argument_attributes(settings, arguments, input_repr))
+            attributes.update(_argument_attributes(settings, arguments, input_repr, positional))
         self.settings = settings
         self.name = name
         self._children: list[ChildUsage] | None = None
@@ -593,20 +594,44 @@ class ToolCall(_Invocation):
 
 
 def _argument_attributes(
-    settings: _settings.Settings, arguments: Any, input_repr: str | None
+    settings: _settings.Settings, arguments: Any, input_repr: str | None, positional: int = 0
 ) -> dict[str, Any]:
-    """A tool call's arguments as JSON, and as the release's `kwargs={...}` form for a dict."""
+    """A tool call's arguments as JSON, and for a dict the release's `args=(...), kwargs={...}`
+    form (the first `positional` entries passed positionally).
+
+    When the JSON is the arguments' own, exactly (`Renderer.json_exact`), that form is left for
+    the exporter to rebuild from it: the same text, without a second rendering and redaction
+    of the same values on every call.
+    """
     renderer = settings.renderer
     attributes: dict[str, Any] = {}
     if arguments is not None:
-        attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = renderer.json(
-            semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments
-        )
         if input_repr is None and isinstance(arguments, dict):
-            input_repr = "kwargs=" + bounded_repr(arguments, renderer.limit)
+            text, exact = renderer.json_exact(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
+            attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
+            if exact:
+                if positional:
+                    attributes[semconv.TOOL_POSITIONAL_ARGS] = positional
+                return attributes
+            input_repr = _release_input(arguments, positional, renderer.limit)
+        else:
+            attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = renderer.json(
+                semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments
+            )
     if input_repr is not None:
         attributes[semconv.TOOL_INPUT_REPR] = renderer.repr(semconv.TOOL_INPUT_REPR, input_repr)
     return attributes
+
+
+def _release_input(arguments: dict[str, Any], positional: int, limit: int) -> str:
+    """`args=(...)` for the first `positional` arguments, `kwargs={...}` for the rest."""
+    if not positional:
+        return "kwargs=" + bounded_repr(arguments, limit)
+    items = list(arguments.items())
+    parts = ["args=" + bounded_repr(tuple(value for _, value in items[:positional]), limit)]
+    if len(items) > positional:
+        parts.append("kwargs=" + bounded_repr(dict(items[positional:]), limit))
+    return ", ".join(parts)
 
 
 def current_invocation() -> _Invocation | None:

@@ -233,6 +233,11 @@ class Redactor:
         self._families = tuple(families)
         self._hook = hook
 
+    @property
+    def has_hook(self) -> bool:
+        """Whether a user's hook runs after the built-in families (it may change any text)."""
+        return self._hook is not None
+
     def _redact(self, text: str) -> str:
         """Run each family whose literals the text (as redacted so far) holds."""
         lowered = text.lower()

@@ -210,14 +210,24 @@ def step_of(
     return _with_overrides(step, attributes)
 
 
-def _tool_input(attributes: Mapping[str, Any]) -> str:
+def tool_input_of(attributes: Mapping[str, Any]) -> str:
+    """The release's `tool_input`: as recorded, else rebuilt from the arguments JSON."""
     text = attributes.get(semconv.TOOL_INPUT_REPR)
     if isinstance(text, str):
         return text
     arguments = _loads(attributes.get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS))
     if arguments is None:
         return ""
-    return f"kwargs={arguments!r}" if isinstance(arguments, dict) else repr(arguments)
+    if not isinstance(arguments, dict):
+        return repr(arguments)
+    positional = attributes.get(semconv.TOOL_POSITIONAL_ARGS)
+    if type(positional) is not int or positional <= 0:
+        return f"kwargs={arguments!r}"
+    items = list(arguments.items())
+    parts = ["args=" + repr(tuple(value for _, value in items[:positional]))]
+    if len(items) > positional:
+        parts.append("kwargs=" + repr(dict(items[positional:])))
+    return ", ".join(parts)
 
 
 def _seconds(value: Any) -> float:
@@ -315,7 +325,7 @@ def tool_span_of(
         "span_id": f"{span.context.span_id:016x}",
         "type": "TOOL",
         "tool_name": str(attributes.get(semconv.GEN_AI_TOOL_NAME) or span.name.split(" ", 1)[-1]),
-        "tool_input": _tool_input(attributes),
+        "tool_input": tool_input_of(attributes),
         "tool_output": output
         if isinstance(output, str)
         else ("" if output is None else str(output)),

@@ -150,6 +150,10 @@ RUN_NESTED: Final = "agenttrace.run.nested"
 STEP_NUMBER: Final = "agenttrace.step.number"
 # Tool call: the release's repr form of the arguments, the exit code, early generator close.
 TOOL_INPUT_REPR: Final = "agenttrace.tool.input"
+# Absent `agenttrace.tool.input`, the release's form is rebuilt at export from the arguments
+# JSON (which the instrumentation leaves out only when that gives the same text): this many of
+# the arguments, in order, were passed positionally (`args=(...)`), the rest by keyword.
+TOOL_POSITIONAL_ARGS: Final = "agenttrace.tool.positional_args"
 TOOL_EXIT_CODE: Final = "agenttrace.tool.exit_code"
 GENERATOR_CLOSED_EARLY: Final = "agenttrace.generator.closed_early"
 # Per-tool telemetry (schema 0.3.0 `telemetry` object) and the method that measured it.
