@@ -22,25 +22,34 @@ def test_overhead_benchmark_reports_all_variants() -> None:
     assert out.returncode == 0, out.stderr
     for variant in (
         "plain call",
-        "bare span",
+        "2-attribute span (peers' ruler)",
+        "same-attribute span",
+        "@tool, content off, telemetry none",
         "@tool, telemetry none",
         "@tool, telemetry precise",
         "@tool, telemetry agenttrace-0.3",
         "@agent",
     ):
         assert variant in out.stdout
-    # The report's arithmetic: every ratio is its row's cost over the bare span's, a plain call
-    # costs less than a span, and every row with a target says whether it was met.
+    # The report's arithmetic: each row's first ratio is its cost over the 2-attribute span's,
+    # the second over the same-attribute span's; every row with a target says whether it was met.
     rows = {}
     for line in out.stdout.splitlines()[1:]:
         name, rest = line[:34].strip(), line[34:].split()
-        rows[name] = (float(rest[0]), float(rest[1]), rest[2:])
-    bare_us = rows["bare span"][0]
-    for name, (micros, ratio, _) in rows.items():
+        rows[name] = (float(rest[0]), float(rest[1]), float(rest[2]), rest[3:])
+    peer_us = rows["2-attribute span (peers' ruler)"][0]
+    same_us = rows["same-attribute span"][0]
+    assert same_us > peer_us  # 13 attributes cost more than 2
+    for name, (micros, peer_ratio, same_ratio, _) in rows.items():
         assert micros > 0, name
-        assert abs(ratio - micros / bare_us) <= 0.01 + 0.01 * ratio, name
-    for name in ("@tool, telemetry none", "@tool, telemetry precise"):  # the rows with targets
-        assert rows[name][2][-1] in ("ok", "MISSED"), name
+        assert abs(peer_ratio - micros / peer_us) <= 0.01 + 0.01 * peer_ratio, name
+        assert abs(same_ratio - micros / same_us) <= 0.01 + 0.01 * same_ratio, name
+    for name in (
+        "@tool, content off, telemetry none",
+        "@tool, telemetry none",
+        "@tool, telemetry precise",
+    ):  # the rows with targets
+        assert rows[name][3][-1] in ("ok", "MISSED"), name
     assert rows["plain call"][1] < 1
 
 
