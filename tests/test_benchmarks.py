@@ -73,17 +73,21 @@ def test_exporter_benchmark_reports_every_section() -> None:
     for section in (
         "processor -> JSONL",
         "exporter (512-span batches)",
-        "naive per-span JSON",
-        "AgentTrace processor (configure)",
+        "naive per-span JSON exporter, BSP queue 2,048 (default)",
+        "naive per-span JSON exporter, BSP queue 1,000,000",
+        "AgentTrace exporter, BSP queue 1,000,000",
+        "AgentTrace processor (configure(); zero-code too)",
         "jsonl->parquet MB/s",
     ):
         assert section in out.stdout
     lost = {
-        line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1]
+        line.rsplit(None, 1)[0].strip(): int(line.rsplit(None, 1)[1].replace(",", ""))
         for line in out.stdout.splitlines()
-        if line.startswith("AgentTrace")
+        if " BSP queue " in line or line.startswith("AgentTrace processor")
     }
-    assert set(lost.values()) == {"0"}
+    assert len(lost) == 5
+    # A 2,000-span burst fits every queue: nobody loses anything, at equal footing.
+    assert set(lost.values()) == {0}
 
 
 def test_rendering_benchmark_reports_each_case_bounded() -> None:
@@ -140,7 +144,9 @@ def test_exporter_benchmark_check_names_the_target_it_missed(
     monkeypatch.setattr(
         bench_exporter, "bench_assembly", lambda runs: {"processor -> JSONL": 99_077.0}
     )
-    monkeypatch.setattr(bench_exporter, "bench_burst", lambda burst: {"AgentTrace processor": 0})
+    monkeypatch.setattr(
+        bench_exporter, "bench_burst", lambda burst: {"AgentTrace processor (configure())": 0}
+    )
     monkeypatch.setattr(bench_exporter, "bench_conversion", lambda sizes: [])
     assert bench_exporter.main(["--check"]) == 1
     out = capsys.readouterr().out
