@@ -32,6 +32,7 @@ from opentelemetry.exporter.agenttrace import _json
 from opentelemetry.exporter.agenttrace._records import (
     _record,
     _typed_record,
+    arrow_table,
     parquet_schema,
     require_pyarrow,
     require_pyarrow_parquet,
@@ -438,10 +439,7 @@ class ParquetWriter:
         return _concat_tables(tables, self._schema)
 
     def _table_of(self, records: list[dict[str, Any]]) -> Any:
-        pa = require_pyarrow()
-
-        columns = {name: [record[name] for record in records] for name in self._schema.names}
-        return pa.Table.from_pydict(columns, schema=self._schema)
+        return arrow_table(records, self._schema)
 
     def flush(self) -> None:
         self._write_group()
