@@ -165,6 +165,9 @@ def test_ctrl_c_with_runs_in_flight_keeps_finished_runs_and_resume_retries_the_r
             if output.exists() and len(output.read_text().splitlines()) >= 3:
                 break
             time.sleep(0.1)
+        # The next three runs start as those end, and wait 1.5 s on their first completion: by
+        # now they are in flight, whatever the load on the machine.
+        time.sleep(0.7)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
