@@ -154,3 +154,17 @@ def test_exporter_benchmark_check_names_the_target_it_missed(
     monkeypatch.setattr(bench_exporter, "bench_assembly", lambda runs: {"processor -> JSONL": 1e6})
     assert bench_exporter.main(["--check"]) == 0
     assert "ok: every target met" in capsys.readouterr().out
+
+
+def test_end_to_end_benchmark_reports_each_size() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_e2e.py"), "--sizes", "2", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    size, instrumented, disabled, overhead = out.stdout.splitlines()[1].split()
+    assert size == "2" and float(instrumented) > 0 and float(disabled) > 0
+    expected = float(instrumented) / float(disabled) - 1
+    assert abs(float(overhead.rstrip("%")) / 100 - expected) < 0.01
