@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.exporter.agenttrace import _json, semconv
@@ -92,6 +92,22 @@ def _parsed(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def _fill_counts(attributes: dict[str, Any], sources: Mapping[str, str]) -> None:
+    """Token counts: each GenAI key (unless present) from its source key, as a whole number."""
+    for key, source in sources.items():
+        _fill(attributes, key, _count(attributes.get(source)))
+
+
+def _fill_messages(
+    attributes: dict[str, Any], key: str, messages: Callable[[], list[dict[str, Any]]]
+) -> None:
+    """GenAI messages (unless present) as JSON, from another convention's, when it has some."""
+    if key not in attributes:
+        found = messages()
+        if found:
+            attributes[key] = json.dumps(found)
 
 
 def _count(value: Any) -> int | None:
@@ -213,30 +229,29 @@ def _from_openinference(span: ReadableSpan, kind: str, attributes: dict[str, Any
             semconv.GEN_AI_PROVIDER_NAME,
             provider or attributes.get(semconv.OPENINFERENCE_LLM_SYSTEM),
         )
-        _fill(
+        _fill_counts(
             attributes,
-            semconv.GEN_AI_USAGE_INPUT_TOKENS,
-            _count(attributes.get(semconv.OPENINFERENCE_TOKEN_COUNT_PROMPT)),
+            {
+                semconv.GEN_AI_USAGE_INPUT_TOKENS: semconv.OPENINFERENCE_TOKEN_COUNT_PROMPT,
+                semconv.GEN_AI_USAGE_OUTPUT_TOKENS: semconv.OPENINFERENCE_TOKEN_COUNT_COMPLETION,
+                semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: (
+                    semconv.OPENINFERENCE_TOKEN_COUNT_REASONING
+                ),
+            },
         )
-        _fill(
+        _fill_messages(
             attributes,
-            semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
-            _count(attributes.get(semconv.OPENINFERENCE_TOKEN_COUNT_COMPLETION)),
+            semconv.GEN_AI_INPUT_MESSAGES,
+            lambda: _openinference_messages(attributes, semconv.OPENINFERENCE_INPUT_MESSAGES),
         )
-        _fill(
-            attributes,
-            semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-            _count(attributes.get(semconv.OPENINFERENCE_TOKEN_COUNT_REASONING)),
-        )
-        if semconv.GEN_AI_INPUT_MESSAGES not in attributes:
-            messages = _openinference_messages(attributes, semconv.OPENINFERENCE_INPUT_MESSAGES)
-            if messages:
-                attributes[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(messages)
-        if semconv.GEN_AI_OUTPUT_MESSAGES not in attributes:
-            messages = _openinference_messages(attributes, semconv.OPENINFERENCE_OUTPUT_MESSAGES)
-            if messages:
-                _split_reasoning(messages, attributes.get(semconv.OPENINFERENCE_OUTPUT_VALUE))
-                attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = json.dumps(messages)
+
+        def output_messages() -> list[dict[str, Any]]:
+            found = _openinference_messages(attributes, semconv.OPENINFERENCE_OUTPUT_MESSAGES)
+            if found:
+                _split_reasoning(found, attributes.get(semconv.OPENINFERENCE_OUTPUT_VALUE))
+            return found
+
+        _fill_messages(attributes, semconv.GEN_AI_OUTPUT_MESSAGES, output_messages)
     elif kind == semconv.OPENINFERENCE_KIND_TOOL:
         _fill(attributes, semconv.GEN_AI_OPERATION_NAME, semconv.OPERATION_EXECUTE_TOOL)
         _fill(attributes, semconv.GEN_AI_TOOL_NAME, attributes.get(semconv.OPENINFERENCE_TOOL_NAME))
@@ -347,24 +362,23 @@ def _from_deprecated_genai(attributes: dict[str, Any]) -> None:
             attributes, semconv.GEN_AI_OPERATION_NAME, _OPERATION_OF_REQUEST_TYPE.get(request_type)
         )
     _fill(attributes, semconv.GEN_AI_PROVIDER_NAME, attributes.get(semconv.GEN_AI_SYSTEM))
-    _fill(
+    _fill_counts(
         attributes,
-        semconv.GEN_AI_USAGE_INPUT_TOKENS,
-        _count(attributes.get(semconv.GEN_AI_USAGE_PROMPT_TOKENS)),
+        {
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: semconv.GEN_AI_USAGE_PROMPT_TOKENS,
+            semconv.GEN_AI_USAGE_OUTPUT_TOKENS: semconv.GEN_AI_USAGE_COMPLETION_TOKENS,
+        },
     )
-    _fill(
+    _fill_messages(
         attributes,
-        semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
-        _count(attributes.get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS)),
+        semconv.GEN_AI_INPUT_MESSAGES,
+        lambda: _flat_messages(attributes, semconv.GEN_AI_PROMPT),
     )
-    if semconv.GEN_AI_INPUT_MESSAGES not in attributes:
-        messages = _flat_messages(attributes, semconv.GEN_AI_PROMPT)
-        if messages:
-            attributes[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(messages)
-    if semconv.GEN_AI_OUTPUT_MESSAGES not in attributes:
-        messages = _flat_messages(attributes, semconv.GEN_AI_COMPLETION)
-        if messages:
-            attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = json.dumps(messages)
+    _fill_messages(
+        attributes,
+        semconv.GEN_AI_OUTPUT_MESSAGES,
+        lambda: _flat_messages(attributes, semconv.GEN_AI_COMPLETION),
+    )
 
 
 def _flat_messages(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
