@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from opentelemetry.exporter.agenttrace._rows import tool_input_of
 
 from agenttrace import _settings, semconv
-from agenttrace._decorators import _input_repr
-from agenttrace._invocations import _argument_attributes
+from agenttrace._invocations import _argument_attributes, _input_repr
 
 SECRETS = st.sampled_from(
     [

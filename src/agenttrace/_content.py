@@ -73,11 +73,13 @@ _ESCAPE_LENGTHS = {"x": 4, "u": 6, "U": 10}  # every other backslash escape is 2
 
 def json_native(value: Any, depth: int = 0) -> bool:
     """Whether `value` comes back from its JSON equal and with the same repr: dicts with str
-    keys, lists, str, int, bool, None and finite floats, of exactly those types (no tuples,
-    subclasses or other objects), nested less than `_FAST_DEPTH` deep."""
+    keys, lists, str, 64-bit int, bool, None and finite floats, of exactly those types (no
+    tuples, subclasses or other objects), nested less than `_FAST_DEPTH` deep."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind is str or kind is bool or value is None:
         return True
+    if kind is int:  # beyond 64 bits, a fast JSON reader (orjson) gives back a float
+        return bool(-(1 << 63) <= value < (1 << 63))
     if kind is float:
         return bool(-_INF < value < _INF)
     if depth >= _FAST_DEPTH:

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from agenttrace import _settings
-from agenttrace._content import bounded_repr
-from agenttrace._invocations import AgentRun, LLMCall, ToolCall, _Invocation
+from agenttrace._invocations import AgentRun, LLMCall, ToolCall, _input_repr, _Invocation
 
 F = TypeVar("F", bound=Callable[..., Any])
 _Start = Callable[[tuple[Any, ...], dict[str, Any]], _Invocation]
@@ -57,19 +56,6 @@ class _Signature:
         if kwargs:
             named.update(kwargs)
         return named
-
-
-def _input_repr(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> str:
-    """The release's `tool_input` form: `args=(...)` if any, then `kwargs={...}` if any.
-
-    Each part is a repr bounded by `limit` (its cost too), never raising.
-    """
-    parts = []
-    if args:
-        parts.append("args=" + bounded_repr(args, limit))
-    if kwargs:
-        parts.append("kwargs=" + bounded_repr(kwargs, limit))
-    return ", ".join(parts)
 
 
 class _Items:

@@ -623,15 +623,28 @@ def _argument_attributes(
     return attributes
 
 
+def _input_repr(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> str:
+    """The release's `tool_input` form: `args=(...)` if any, then `kwargs={...}` if any.
+
+    Each part is a repr bounded by `limit` (its cost too), never raising.
+    """
+    parts = []
+    if args:
+        parts.append("args=" + bounded_repr(args, limit))
+    if kwargs:
+        parts.append("kwargs=" + bounded_repr(kwargs, limit))
+    return ", ".join(parts)
+
+
 def _release_input(arguments: dict[str, Any], positional: int, limit: int) -> str:
-    """`args=(...)` for the first `positional` arguments, `kwargs={...}` for the rest."""
+    """`args=(...)` for the first `positional` arguments, `kwargs={...}` for the rest (and
+    `kwargs={...}` however empty when none was positional, as `tool_call()` always wrote)."""
     if not positional:
         return "kwargs=" + bounded_repr(arguments, limit)
     items = list(arguments.items())
-    parts = ["args=" + bounded_repr(tuple(value for _, value in items[:positional]), limit)]
-    if len(items) > positional:
-        parts.append("kwargs=" + bounded_repr(dict(items[positional:]), limit))
-    return ", ".join(parts)
+    return _input_repr(
+        tuple(value for _, value in items[:positional]), dict(items[positional:]), limit
+    )
 
 
 def current_invocation() -> _Invocation | None:
