@@ -20,7 +20,7 @@ EXIT_BOUND_S = 5.0  # configure()'s default otlp_timeout: the whole exit's bound
 
 POOL_SCRIPT = textwrap.dedent(
     """
-    import sys, threading, time, agenttrace
+    import signal, sys, threading, time, agenttrace
     agenttrace.configure(output=sys.argv[1])
     main_runs = sys.argv[2] == "main-thread-run"
     started = threading.Barrier(4)
@@ -57,6 +57,10 @@ POOL_SCRIPT = textwrap.dedent(
         main_run()
     else:  # the script ends: the interpreter waits for the workers before any atexit hook
         started.wait()
+        if sys.argv[2] == "main-masked":
+            # SIGTERM now reaches another thread: the main thread's wait is not interrupted and
+            # it never runs a Python handler, as when the signal lands just before it blocks.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         print("ready", flush=True)
     """
 )
@@ -85,8 +89,10 @@ def _rows_within(path: Path, count: int, seconds: float) -> list[dict]:
     return _whole_lines(path)
 
 
-@pytest.mark.parametrize("main", ["main-thread-run", "script-ended"])
+@pytest.mark.parametrize("main", ["main-thread-run", "script-ended", "main-masked"])
 def test_sigterm_writes_runs_busy_in_pool_workers(tmp_path: Path, main: str) -> None:
+    """In "main-masked" the main thread never runs our handler: the wakeup fd's reader writes
+    the rows, and the process exits with 128 + SIGTERM as it cannot die of the signal."""
     out = tmp_path / "runs.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-c", POOL_SCRIPT, str(out), main],
@@ -101,7 +107,8 @@ def test_sigterm_writes_runs_busy_in_pool_workers(tmp_path: Path, main: str) -> 
         signalled = time.monotonic()
         rows = _rows_within(out, len(expected), ROWS_WITHIN_S)
         assert len(rows) == len(expected), f"{len(rows)} rows {ROWS_WITHIN_S} s after SIGTERM"
-        assert process.wait(timeout=EXIT_BOUND_S + 5) == -signal.SIGTERM
+        died_of = 128 + signal.SIGTERM if main == "main-masked" else -signal.SIGTERM
+        assert process.wait(timeout=EXIT_BOUND_S + 5) == died_of
         assert time.monotonic() - signalled < EXIT_BOUND_S
     finally:
         if process.poll() is None:
@@ -165,8 +172,12 @@ OPT_OUT_SCRIPT = textwrap.dedent(
 
     def state():
         handler = signal.getsignal(signal.SIGTERM)
-        return "default" if handler is signal.SIG_DFL else (
-            "ignored" if handler is signal.SIG_IGN else "handled")
+        wakeup = signal.set_wakeup_fd(-1)  # there is no getter: take it and put it back
+        if wakeup != -1:
+            signal.set_wakeup_fd(wakeup)
+        return ("default" if handler is signal.SIG_DFL else (
+            "ignored" if handler is signal.SIG_IGN else "handled")) + (
+            "+wakeup" if wakeup != -1 else "")
 
     seen = []
     agenttrace.configure(handle_signals=False)
@@ -182,6 +193,13 @@ OPT_OUT_SCRIPT = textwrap.dedent(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     agenttrace.configure()  # an application that ignores SIGTERM keeps ignoring it
     seen.append(state())
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    signal.set_wakeup_fd(writer)  # the application's (asyncio's) wakeup fd is left in place
+    agenttrace.configure()
+    seen.append(state())
+    seen.append(str(signal.set_wakeup_fd(-1) == writer))
     print(" ".join(seen))
     """
 )
@@ -196,4 +214,58 @@ def test_signal_handling_can_be_turned_off() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["default", "handled", "default", "default", "ignored"]
+    assert result.stdout.split() == [
+        "default",
+        "handled+wakeup",
+        "default",
+        "default",
+        "ignored",
+        "handled+wakeup",
+        "True",
+    ]
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+
+    def terminated_in_the_window():
+        # Runs before agenttrace's own fork hook: the child still shares the parent's wakeup fd.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    os.register_at_fork(after_in_child=terminated_in_the_window)
+    import agenttrace
+    agenttrace.configure(output=sys.argv[1])
+
+    child = os.fork()
+    if child == 0:
+        time.sleep(30)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    time.sleep(0.5)  # time for a stray wakeup byte to reach this process's reader
+
+    @agenttrace.agent(metadata={"dataset_name": "mbpp", "source": "t", "dataset_split": "t",
+                                "task_id": 0, "run_id": "r0"})
+    def run():
+        print("child", os.waitstatus_to_exitcode(status), flush=True)
+
+    run()
+    """
+)
+
+
+def test_sigterm_in_a_forked_childs_first_moments(tmp_path: Path) -> None:
+    """The child dies of it (its handler ran before its fork hook), and the parent, whose
+    wakeup fd the child still shared, goes on: its reader ignores what another process sent."""
+    out = tmp_path / "runs.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, str(out)],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["child", str(-signal.SIGTERM)]
+    (row,) = _whole_lines(out)
+    assert row["metadata"].get("incomplete") is not True

@@ -28,6 +28,8 @@ import logging
 import os
 import queue
 import signal
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -171,6 +173,7 @@ class _Job:
     """One run of the exit sequence; `local_done` once the files are complete, then `done`."""
 
     def __init__(self, timeout_s: float, *, flush_provider: bool = False) -> None:
+        self.pid = os.getpid()  # a forked child inherits its parent's jobs but runs only its own
         self.deadline = time.monotonic() + timeout_s
         self.flush_provider = flush_provider
         self.local_done = threading.Event()
@@ -220,12 +223,13 @@ def _quietly(step: Callable[[], Any]) -> None:
 
 
 class _Daemon:
-    """A daemon thread serving a reentrant queue: started ahead of need, restarted after fork."""
+    """A daemon thread serving a reentrant queue of jobs: started ahead of need, restarted after
+    fork."""
 
-    def __init__(self, name: str, serve: Callable[[Any], None]) -> None:
+    def __init__(self, name: str, serve: Callable[[_Job], None]) -> None:
         self._name = name
         self._serve = serve
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # put() is reentrant
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()  # put() is reentrant
         self._thread: threading.Thread | None = None
 
     def start(self) -> bool:
@@ -241,12 +245,20 @@ class _Daemon:
         return True
 
     def restart_after_fork(self) -> None:
-        if self._thread is not None:
-            self._thread = None
-            self._queue = queue.SimpleQueue()
-            self.start()
+        """A fresh queue and thread; jobs this process posted before the fork hooks ran (its
+        SIGTERM handler may run in an earlier hook) move over, its parent's stay behind."""
+        if self._thread is None:
+            return
+        self._thread = None
+        inherited, self._queue = self._queue, queue.SimpleQueue()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                job = inherited.get_nowait()
+                if job.pid == os.getpid():
+                    self._queue.put(job)
+        self.start()
 
-    def put(self, item: Any) -> None:
+    def put(self, item: _Job) -> None:
         self._queue.put(item)
 
     def _loop(self) -> None:
@@ -280,51 +292,185 @@ def finish(timeout_s: float | None = None) -> bool:
 
 # -- SIGTERM ---------------------------------------------------------------------------------------
 _previous_handler: Any = None  # what our handler replaced; called after ours when callable
-_terminating: _Job | None = None  # the job SIGTERM started, when we are to die of it
+#: The SIGTERM sequence, once started: {"job": _Job}. Started by whichever of the handler and the
+#: wakeup reader sees the signal first; `dict.setdefault` is one step, so neither takes a lock.
+_sigterm: dict[str, _Job] = {}
+_NUDGE_INTERVAL_S = 0.05
+_NUDGE_FOR_S = 1.0  # how long the main thread gets to run our handler once the files are done
+
+
+def _sigterm_job() -> _Job:
+    """The SIGTERM sequence's job, started on the SIGTERM thread by the first caller."""
+    job = _Job(exit_timeout_s(), flush_provider=True)
+    current = _sigterm.setdefault("job", job)
+    if current.pid != job.pid:  # the parent's, inherited by fork: this process starts its own
+        _sigterm["job"] = current = job
+    if current is job:
+        _sigterm_thread.put(job)
+    return current
+
+
+def _started_sigterm_job() -> _Job | None:
+    job = _sigterm.get("job")
+    return job if job is not None and job.pid == os.getpid() else None
+
+
+def _chains() -> bool:
+    return callable(_previous_handler)
 
 
 def _die_of_sigterm(job: _Job) -> None:
-    """SIGTERM's thread: run the exit sequence, wait at most the bound, then die of SIGTERM."""
+    """SIGTERM's thread: run the exit sequence (at most the bound), then die of SIGTERM.
+
+    Only the main thread can restore SIGTERM's default action, in our handler; if the signal
+    reached only the wakeup reader (the main thread was about to block when it arrived), it is
+    sent again until the handler runs, restores the default and dies. A main thread that still
+    runs no handler after `_NUDGE_FOR_S` cannot be waited for: the process exits with status
+    128 + SIGTERM, as a shell reports a death by SIGTERM.
+    """
     _run(job).wait()
-    os.kill(os.getpid(), signal.SIGTERM)  # the handler restored the default action: we die
+    if _chains():
+        return  # the application's handler decides what happens next
+    give_up = time.monotonic() + _NUDGE_FOR_S
+    while time.monotonic() < give_up:
+        os.kill(os.getpid(), signal.SIGTERM)  # after our handler ran, the default action: death
+        time.sleep(_NUDGE_INTERVAL_S)
+    os._exit(128 + signal.SIGTERM)
 
 
 _sigterm_thread = _Daemon("agenttrace-sigterm", _die_of_sigterm)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    """Hand SIGTERM to the daemon threads; chain to the application's handler, if there was one.
+    """Start the SIGTERM sequence; chain to the application's handler, if there was one.
 
     Runs in the main thread between two bytecodes of whatever it was doing, so it takes no lock
     that code may hold and starts no thread: it posts a request on a reentrant queue (and, to
     chain, waits for the files, at most the exit bound).
     """
-    global _terminating
     previous = _previous_handler
-    job = _Job(exit_timeout_s(), flush_provider=True)
     if callable(previous):
-        _run_for_chain(job)
+        _sigterm_job().wait_for_files()
         previous(signum, frame)
         return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
-    _terminating = job
-    _sigterm_thread.put(job)
+    if _sigterm_job().done.is_set():  # the wakeup reader started it and it is over: die now
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_for_chain(job: _Job) -> None:
-    """Write the files before the application's handler runs (it may exit at once).
+class _WakeupReader:
+    """Sees SIGTERM even when the main thread cannot run our handler yet.
 
-    The wait is bounded by the exit bound: should the interrupted code hold a writer lock, the
-    rows are written once the application's handler lets it go on.
+    CPython runs a Python signal handler in the main thread at its next bytecode. A signal that
+    lands just before the main thread blocks (joining ThreadPoolExecutor workers at the end of a
+    script, waiting on a lock) does not interrupt the wait, and the handler runs only when the
+    wait ends, perhaps never. The C-level handler does write the signal's number to the wakeup
+    fd at once, from whatever thread received it. This thread reads it and starts the SIGTERM
+    sequence itself.
+
+    The wakeup fd is a datagram socket whose reader is told each sender's pid (Linux's
+    SO_PASSCRED): a child forked a moment ago shares the socket until its fork hook gives it one
+    of its own, and a SIGTERM meant for the child must not end this process. Where the sender
+    cannot be known (not Linux), there is no reader and the handler works alone. The wakeup fd
+    is one per process: one already set (asyncio's) is left in place.
     """
-    _worker.put(job)
-    job.wait_for_files()
+
+    def __init__(self) -> None:
+        self._sockets: tuple[socket.socket, socket.socket] | None = None
+
+    def install(self) -> None:
+        """Take the wakeup fd if it is free and start reading it (main thread only)."""
+        if self._sockets is not None or not _SENDERS_KNOWN:
+            return
+        reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        writer.setblocking(False)  # the C handler must never block
+        try:
+            previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            _close(reader, writer)
+            return
+        if previous != -1:  # someone else's: give it back
+            signal.set_wakeup_fd(previous)
+            _close(reader, writer)
+            return
+        self._sockets = (reader, writer)
+        threading.Thread(
+            target=self._read, args=(reader,), name="agenttrace-signal-wakeup", daemon=True
+        ).start()
+
+    def uninstall(self) -> None:
+        """Give the wakeup fd back, if it is still ours; the reader then stops."""
+        if self._sockets is None:
+            return
+        reader, writer = self._sockets
+        self._sockets = None
+        with contextlib.suppress(ValueError, OSError):
+            current = signal.set_wakeup_fd(-1)
+            if current not in (-1, writer.fileno()):  # replaced by someone else: theirs stays
+                signal.set_wakeup_fd(current)
+        with contextlib.suppress(OSError):
+            reader.shutdown(socket.SHUT_RDWR)  # wakes the reader, which closes its end
+        _close(writer)
+
+    def reinstall_after_fork(self) -> None:
+        """The child gets sockets of its own (signals it received meanwhile went to the parent's
+        reader, which ignores them: they are not from the parent)."""
+        if self._sockets is None:
+            return
+        sockets, self._sockets = self._sockets, None
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
+        _close(*sockets)
+        self.install()
+
+    @staticmethod
+    def _read(reader: socket.socket) -> None:
+        me = os.getpid()
+        space = socket.CMSG_SPACE(_CREDENTIALS.size)
+        try:
+            while True:
+                data, ancillary, _, _ = reader.recvmsg(64, space)
+                if not data:
+                    return  # shut down by uninstall()
+                if (
+                    signal.SIGTERM in data
+                    and _sender(ancillary) == me
+                    and signal.getsignal(signal.SIGTERM) is _on_sigterm
+                ):
+                    _sigterm_job()
+        except OSError:
+            pass
+        finally:
+            _close(reader)
+
+
+#: struct ucred: pid, uid, gid.
+_CREDENTIALS = struct.Struct("iII")
+_SENDERS_KNOWN = hasattr(socket, "SO_PASSCRED") and hasattr(socket, "SCM_CREDENTIALS")
+
+
+def _sender(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The pid that sent a datagram, from its SCM_CREDENTIALS message."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return int(_CREDENTIALS.unpack_from(data)[0])
+    return None
+
+
+def _close(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+_wakeup = _WakeupReader()
 
 
 def at_exit() -> None:
-    """Interpreter exit: finish within the bound; after our SIGTERM, die of it."""
-    job = _terminating
-    if job is None:
+    """Interpreter exit: finish within the bound; after SIGTERM (unless chained), die of it."""
+    job = _started_sigterm_job()
+    if job is None or _chains():
         finish()
         return
     job.wait()
@@ -348,19 +494,20 @@ def install_sigterm(handle_signals: bool) -> None:
         if not handle_signals:
             if current is _on_sigterm:
                 signal.signal(signal.SIGTERM, _previous_handler or signal.SIG_DFL)
+                _wakeup.uninstall()
             return
         if current is _on_sigterm or current is signal.SIG_IGN or current is None:
             return  # ours already; ignored on purpose; or set outside Python: left alone
         _previous_handler = current
         _sigterm_thread.start()
         signal.signal(signal.SIGTERM, _on_sigterm)
+        _wakeup.install()
 
 
 def _after_fork_in_child() -> None:
-    global _terminating
-    _terminating = None
     _worker.restart_after_fork()
     _sigterm_thread.restart_after_fork()
+    _wakeup.reinstall_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
