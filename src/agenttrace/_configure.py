@@ -276,8 +276,9 @@ def configure(
     Exit (interpreter exit, `shutdown()`, SIGTERM) completes the files first, then gives batched
     exporters what is left of `otlp_timeout` seconds in all. On SIGTERM the runs still open are
     written as incomplete rows and the process then dies of SIGTERM; an application's SIGTERM
-    handler installed earlier is called after ours instead. `handle_signals=False` (or
-    `AGENTTRACE_HANDLE_SIGNALS=0`) leaves SIGTERM alone.
+    handler installed earlier is called after ours instead. (A main thread that cannot run a
+    Python handler does not hold the files back on Linux: see the README.) `handle_signals=False`
+    (or `AGENTTRACE_HANDLE_SIGNALS=0`) leaves SIGTERM alone.
 
     `tracer_provider` is a provider of your own: agenttrace's spans are started on it and its
     processors get configure()'s additions, while the global provider is left alone (neither read
