@@ -497,6 +497,7 @@ class ToolCall(_Invocation):
             semconv.GEN_AI_TOOL_NAME: name,
             semconv.GEN_AI_TOOL_TYPE: semconv.TOOL_TYPE_FUNCTION,
             semconv.OPENINFERENCE_SPAN_KIND: "TOOL",
+            semconv.TOOL_EXIT_CODE: 0,  # replaced at the end by any other
         }
         call_id = call_id or pending_id
         if call_id:
@@ -559,7 +560,9 @@ class ToolCall(_Invocation):
         self._children.append(usage)
 
     def _end_attributes(self, exit_code: int) -> dict[str, Any]:
-        attributes: dict[str, Any] = {semconv.TOOL_EXIT_CODE: exit_code}
+        """The exit code when not 0 (the span started with 0: a call that succeeded with nothing
+        else to record costs no attribute update at its end), and the telemetry."""
+        attributes: dict[str, Any] = {semconv.TOOL_EXIT_CODE: exit_code} if exit_code else {}
         if self._probe is not None and self._probe_state is not None:
             figures = self._probe.stop(self._probe_state, self._children)
             self._probe_state = None
@@ -581,7 +584,8 @@ class ToolCall(_Invocation):
             attributes[semconv.GEN_AI_TOOL_CALL_RESULT] = self.settings.renderer.text(
                 semconv.GEN_AI_TOOL_CALL_RESULT, result
             )
-        self.span.set_attributes(attributes)
+        if attributes:
+            self.span.set_attributes(attributes)
         if exit_code:  # a command that failed is a failed call, for every viewer
             self.span.set_status(Status(StatusCode.ERROR, f"exit code {exit_code}"))
 
