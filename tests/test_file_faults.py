@@ -326,8 +326,8 @@ def test_partial_files_of_dead_processes_are_removed_and_live_ones_kept(
     try:
         files = RowFiles(out, parquet=True)
         assert not dead.exists() and live.exists()
-        assert partial_path(parquet).exists()  # this process's own
         files.write(_row(0))
+        assert partial_path(parquet).exists()  # this process's own, from its first row
     finally:
         assert child.stdin is not None
         child.stdin.write("done\n")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
 import sys
+import threading
 from array import array
 from typing import Any, TypeGuard
 
@@ -25,6 +28,37 @@ def parquet_available() -> bool:
         return importlib.util.find_spec("pyarrow") is not None
     except (ImportError, ValueError):
         return False
+
+
+_importing: threading.Thread | None = None
+
+
+def import_pyarrow_in_background() -> None:
+    """Start importing pyarrow's Parquet support (a quarter of a second) in a daemon thread,
+    once, so that a twin opened later finds it loaded instead of stalling the agent for it.
+
+    A fork waits for the import to end (`os.register_at_fork`): a child must not inherit an
+    import half done by a thread it does not have.
+    """
+    global _importing
+    if _importing is not None or "pyarrow.parquet" in sys.modules or not parquet_available():
+        return
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the twin says what is wrong when it opens
+            require_pyarrow_parquet()
+
+    _importing = threading.Thread(target=load, name="agenttrace-pyarrow-import", daemon=True)
+    _importing.start()
+
+
+def _join_import_before_fork() -> None:
+    thread = _importing
+    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+        thread.join()
+
+
+os.register_at_fork(before=_join_import_before_fork)
 
 
 def require_pyarrow() -> Any:

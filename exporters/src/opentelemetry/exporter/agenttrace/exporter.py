@@ -37,7 +37,11 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.exporter.agenttrace._assembler import AssemblerStats, TraceAssembler
-from opentelemetry.exporter.agenttrace._records import PARQUET_EXTRA_HINT, parquet_available
+from opentelemetry.exporter.agenttrace._records import (
+    PARQUET_EXTRA_HINT,
+    import_pyarrow_in_background,
+    parquet_available,
+)
 from opentelemetry.exporter.agenttrace.readers import iter_jsonl_prefix
 from opentelemetry.exporter.agenttrace.writers import (
     JsonlWriter,
@@ -126,9 +130,23 @@ class RowFiles:
         )
         self._parquet: ParquetWriter | None = None
         self._mirrors = False  # whether `_parquet` holds every row of the JSONL so far
+        # The twin opens with the first row (or at close): pyarrow loads in the background
+        # meanwhile, instead of on the thread that set up tracing.
+        self._twin_due = self.parquet_path is not None
         if self.parquet_path is not None:
-            self._open_twin(self.parquet_path)
+            import_pyarrow_in_background()
+            try:  # what dead writers left is cleared on opening, as before
+                with self._jsonl.locked():
+                    remove_stale_partials(self.parquet_path)
+            except Exception:
+                self.errors += 1
+                _logger.exception("agenttrace: clearing old partial files of %s failed", path)
         _OPEN_ROW_FILES.add(self)
+
+    def _open_twin_if_due(self) -> None:
+        if self._twin_due and self.parquet_path is not None:
+            self._twin_due = False
+            self._open_twin(self.parquet_path)
 
     @property
     def dropped_rows(self) -> int:
@@ -150,6 +168,7 @@ class RowFiles:
 
     def write(self, row: dict[str, Any]) -> None:
         with self._lock:
+            self._open_twin_if_due()
             self._jsonl.write_row(row)  # raises: the assembler counts the row as lost
             if self._mirrors and self._parquet is not None:
                 try:
@@ -177,6 +196,7 @@ class RowFiles:
                 return
             try:
                 if self.parquet_path is not None:
+                    self._open_twin_if_due()  # no row came: the twin mirrors the file as it is
                     self._close_twin(self.parquet_path)
             except Exception:
                 self.errors += 1
@@ -227,6 +247,7 @@ class RowFiles:
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # another thread may have held it at the fork
         self._mirrors = False  # the writers give the twin up in the child (see writers.py)
+        self._twin_due = False  # nor does the child start one of its own
 
 
 def _finished(twin: ParquetWriter, size: int) -> ParquetWriter:
