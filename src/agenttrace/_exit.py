@@ -295,6 +295,7 @@ _previous_handler: Any = None  # what our handler replaced; called after ours wh
 #: The SIGTERM sequence, once started: {"job": _Job}. Started by whichever of the handler and the
 #: wakeup reader sees the signal first; `dict.setdefault` is one step, so neither takes a lock.
 _sigterm: dict[str, _Job] = {}
+_handler_began = False  # whether our handler has run in the main thread (since the fork)
 _NUDGE_INTERVAL_S = 0.05
 _NUDGE_FOR_S = 1.0  # how long the main thread gets to run our handler once the files are done
 
@@ -320,22 +321,25 @@ def _chains() -> bool:
 
 
 def _die_of_sigterm(job: _Job) -> None:
-    """SIGTERM's thread: run the exit sequence (at most the bound), then die of SIGTERM.
+    """SIGTERM's thread: run the exit sequence (at most the bound), then see that the main
+    thread runs our handler, which dies of SIGTERM (or calls the application's).
 
-    Only the main thread can restore SIGTERM's default action, in our handler; if the signal
-    reached only the wakeup reader (the main thread was about to block when it arrived), it is
-    sent again until the handler runs, restores the default and dies. A main thread that still
-    runs no handler after `_NUDGE_FOR_S` cannot be waited for: the process exits with status
-    128 + SIGTERM, as a shell reports a death by SIGTERM.
+    A signal that lands just before the main thread blocks (in a lock, a join, a sleep) leaves
+    its Python handler pending until the wait ends, perhaps never; only the wakeup reader saw
+    it. So until the handler has begun, SIGTERM is sent again: it interrupts the wait, and a
+    pending signal runs its handler once however often it came. A main thread that still runs
+    no handler after `_NUDGE_FOR_S` cannot be waited for: without an application's handler
+    the process exits with status 128 + SIGTERM, as a shell reports a death by SIGTERM.
     """
     _run(job).wait()
-    if _chains():
-        return  # the application's handler decides what happens next
     give_up = time.monotonic() + _NUDGE_FOR_S
     while time.monotonic() < give_up:
+        if _handler_began and _chains():
+            return  # the application's handler runs, and decides what happens next
         os.kill(os.getpid(), signal.SIGTERM)  # after our handler ran, the default action: death
         time.sleep(_NUDGE_INTERVAL_S)
-    os._exit(128 + signal.SIGTERM)
+    if not _chains():
+        os._exit(128 + signal.SIGTERM)
 
 
 _sigterm_thread = _Daemon("agenttrace-sigterm", _die_of_sigterm)
@@ -348,6 +352,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     that code may hold and starts no thread: it posts a request on a reentrant queue (and, to
     chain, waits for the files, at most the exit bound).
     """
+    global _handler_began
+    _handler_began = True
     previous = _previous_handler
     if callable(previous):
         _sigterm_job().wait_for_files()
@@ -505,6 +511,9 @@ def install_sigterm(handle_signals: bool) -> None:
 
 
 def _after_fork_in_child() -> None:
+    global _handler_began
+    if _started_sigterm_job() is None:
+        _handler_began = False  # the parent's; a handler that ran here first started a job
     _worker.restart_after_fork()
     _sigterm_thread.restart_after_fork()
     _wakeup.reinstall_after_fork()

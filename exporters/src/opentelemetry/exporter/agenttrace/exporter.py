@@ -168,8 +168,9 @@ class RowFiles:
 
     def write(self, row: dict[str, Any]) -> None:
         with self._lock:
-            self._open_twin_if_due()
             self._jsonl.write_row(row)  # raises: the assembler counts the row as lost
+            # The row is in the JSONL first: the twin's opening may wait for pyarrow to load.
+            self._open_twin_if_due()
             if self._mirrors and self._parquet is not None:
                 try:
                     self._parquet.write_row(row)
