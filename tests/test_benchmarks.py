@@ -73,6 +73,8 @@ def test_exporter_benchmark_reports_every_section() -> None:
     for section in (
         "processor -> JSONL",
         "exporter (512-span batches)",
+        " 16 thread(s): tool call p99 us",
+        "  1 thread(s): spans/s",
         "naive per-span JSON exporter, BSP queue 2,048 (default)",
         "naive per-span JSON exporter, BSP queue 1,000,000",
         "AgentTrace exporter, BSP queue 1,000,000",
@@ -148,10 +150,17 @@ def test_exporter_benchmark_check_names_the_target_it_missed(
         bench_exporter, "bench_burst", lambda burst: {"AgentTrace processor (configure())": 0}
     )
     monkeypatch.setattr(bench_exporter, "bench_conversion", lambda sizes: [])
+    monkeypatch.setattr(
+        bench_exporter,
+        "bench_threads",
+        lambda threads, runs: {"spans/s": 20_000.0 if threads == 1 else 9_000.0},
+    )
     assert bench_exporter.main(["--check"]) == 1
     out = capsys.readouterr().out
-    assert "MISSED: processor -> JSONL: 99,077 spans/s, target >= 100,000" in out
+    assert "MISSED: processor -> JSONL: 99,077 spans/s, target >= 150,000" in out
+    assert "MISSED: 16 threads: 9,000 spans/s against 20,000 in one, target >= 75% of it" in out
     monkeypatch.setattr(bench_exporter, "bench_assembly", lambda runs: {"processor -> JSONL": 1e6})
+    monkeypatch.setattr(bench_exporter, "bench_threads", lambda threads, runs: {"spans/s": 1e4})
     assert bench_exporter.main(["--check"]) == 0
     assert "ok: every target met" in capsys.readouterr().out
 

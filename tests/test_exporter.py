@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from opentelemetry.exporter.agenttrace import (
     read_rows,
     validate_row,
 )
+from opentelemetry.exporter.agenttrace._assembler import TraceAssembler
 from opentelemetry.exporter.agenttrace.files import partial_path
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -166,6 +168,47 @@ def test_exporter_assembles_spans_in_any_order_and_across_batches(
         assert exporter.stats.rows == 2 and exporter.stats.incomplete_rows == 0
         exporter.shutdown()
         assert {r["trace_id"]: r for r in _lines(out)} == expected
+
+
+def test_a_row_being_written_holds_up_no_other_thread(configure_spans) -> None:
+    """Rows are built and written outside the assembler's lock: while one thread's row is stuck
+    in the sink, another thread's run goes through, and shutdown waits for the stuck row."""
+    finished = _record_spans(configure_spans)
+    by_trace: dict[int, list] = {}
+    for span in sorted(finished, key=lambda s: s.end_time):
+        by_trace.setdefault(span.context.trace_id, []).append(span)
+    first, second = by_trace.values()
+    entered, release = threading.Event(), threading.Event()
+    written: list[str] = []
+
+    def sink(row: dict) -> None:
+        if row["trace_id"] == format(first[0].context.trace_id, "032x"):
+            entered.set()
+            assert release.wait(10)
+        written.append(row["trace_id"])
+
+    assembler = TraceAssembler(sink)
+
+    def feed(spans: list) -> None:
+        for span in spans:
+            assembler.on_end(span)
+
+    stuck = threading.Thread(target=feed, args=(first,))
+    stuck.start()
+    assert entered.wait(10)
+    other = threading.Thread(target=feed, args=(second,))
+    other.start()
+    other.join(5)
+    assert not other.is_alive(), "a run waited for another thread's row"
+    assert written == [format(second[0].context.trace_id, "032x")]
+    closing = threading.Thread(target=assembler.finish_all)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive(), "shutdown did not wait for the row still being written"
+    release.set()
+    for thread in (stuck, closing):
+        thread.join(10)
+    assert len(written) == 2 and assembler.stats.rows == 2
 
 
 def test_root_that_never_ends_becomes_an_incomplete_row(configure_spans, tmp_path) -> None:

@@ -33,7 +33,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.exporter.agenttrace import semconv
 from opentelemetry.exporter.agenttrace._rows import (
@@ -88,6 +88,16 @@ class _Trace:
     late_parents: set[int] = field(default_factory=set)
 
 
+class _RowJob(NamedTuple):
+    """One run taken out of its trace: what its row is built from."""
+
+    root: ReadableSpan
+    members: list[ReadableSpan]
+    attributes: dict[int, dict[str, Any]]
+    incomplete: bool
+    end_time: int | None
+
+
 def _parent_id(span: ReadableSpan) -> int | None:
     parent = span.parent
     if parent is None or parent.is_remote:
@@ -115,6 +125,11 @@ class TraceAssembler:
         self._emitted: OrderedDict[int, set[int]] = OrderedDict()
         self._buffered = 0
         self._lock = threading.Lock()
+        # Runs taken out of their traces under the lock, to be built, encoded and written after
+        # it (by the thread that took them): other threads' spans do not wait for a row.
+        self._ready: list[_RowJob] = []
+        self._writing = 0  # threads building and writing rows taken from `_ready`
+        self._idle = threading.Condition(self._lock)
         self.stats = AssemblerStats()
 
     # -- feeding ------------------------------------------------------------------------------
@@ -126,6 +141,9 @@ class TraceAssembler:
         for the OpenInference and Traceloop markers of an agent.
         """
         if not span.name.startswith(_AGENT_NAME_PREFIXES):
+            scope = span.instrumentation_scope
+            if scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE:
+                return  # ours: every run root of ours is named `invoke_agent ...`
             attributes = span.attributes
             operation = attributes.get(semconv.GEN_AI_OPERATION_NAME) if attributes else None
             if operation is not None:
@@ -198,6 +216,8 @@ class TraceAssembler:
                 self._discard(trace_id, trace)
             while self._buffered > self._max_spans and self._evict():
                 pass
+        if self._ready:
+            self._write_ready()
 
     # -- decisions ------------------------------------------------------------------------------
     def _is_top_root(
@@ -356,32 +376,52 @@ class TraceAssembler:
             trace.attributes.pop(root_id, None)
             self._buffered -= 1
         self._buffered -= len(members)
+        self._ready.append(_RowJob(root, members, known, incomplete, end_time))
+        trace.had_run = True
+        if incomplete and not final:
+            return  # the rest of the run may still come, as another (incomplete) row
+        self._emitted[root.context.trace_id] = trace.late_parents
+        while len(self._emitted) > _EMITTED_MEMORY:
+            self._emitted.popitem(last=False)
+
+    def _write_ready(self) -> None:
+        """Build, encode and write the rows taken out so far, outside the lock."""
+        with self._lock:
+            jobs, self._ready = self._ready, []
+            if not jobs:
+                return
+            self._writing += 1
+        try:
+            for job in jobs:
+                self._write(job)
+        finally:
+            with self._lock:
+                self._writing -= 1
+                self._idle.notify_all()
+
+    def _write(self, job: _RowJob) -> None:
         try:
             row = build_row(
-                root,
-                members,
+                job.root,
+                job.members,
                 strict=self._strict,
-                incomplete=incomplete,
-                end_time=end_time,
-                attributes_by_id=known,
+                incomplete=job.incomplete,
+                end_time=job.end_time,
+                attributes_by_id=job.attributes,
             )
             self._sink(row)
         except Exception:  # a row that cannot be built or written is counted, never raised
             _logger.exception(
-                "agenttrace: could not write the row of trace %032x", root.context.trace_id
+                "agenttrace: could not write the row of trace %032x", job.root.context.trace_id
             )
-            self.stats.dropped_spans += len(members) + 1
-            self.stats.dropped_rows += 1
+            with self._lock:
+                self.stats.dropped_spans += len(job.members) + 1
+                self.stats.dropped_rows += 1
             return
-        self.stats.rows += 1
-        trace.had_run = True
-        if incomplete:
-            self.stats.incomplete_rows += 1
-            if not final:
-                return  # the rest of the run may still come, as another (incomplete) row
-        self._emitted[root.context.trace_id] = trace.late_parents
-        while len(self._emitted) > _EMITTED_MEMORY:
-            self._emitted.popitem(last=False)
+        with self._lock:
+            self.stats.rows += 1
+            if job.incomplete:
+                self.stats.incomplete_rows += 1
 
     def _discard(self, trace_id: int, trace: _Trace) -> None:
         self.stats.ignored_spans += len(trace.ended)
@@ -445,10 +485,15 @@ class TraceAssembler:
         self._discard(trace_id, trace)
 
     def finish_all(self) -> None:
-        """Write every run still in flight as an incomplete row (at shutdown)."""
+        """Write every run still in flight as an incomplete row (at shutdown), and wait for the
+        rows other threads are writing: the files close after this."""
         with self._lock:
             for trace_id, trace in list(self._traces.items()):
                 self._finish_trace(trace_id, trace)
+        self._write_ready()
+        with self._lock:
+            while self._writing:
+                self._idle.wait()
 
     def count_dropped(self, spans: int = 1) -> None:
         """Count spans that reached the assembler's owner after it shut down: they are lost."""
