@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -209,6 +210,40 @@ def test_a_row_being_written_holds_up_no_other_thread(configure_spans) -> None:
     for thread in (stuck, closing):
         thread.join(10)
     assert len(written) == 2 and assembler.stats.rows == 2
+
+
+def test_a_child_forked_while_a_row_is_written_shuts_down_at_once(configure_spans) -> None:
+    """The thread writing the row does not exist in the child: its shutdown must not wait."""
+    finished = sorted(_record_spans(configure_spans), key=lambda s: s.end_time)
+    entered, release = threading.Event(), threading.Event()
+
+    def sink(row: dict) -> None:
+        entered.set()
+        release.wait(10)
+
+    assembler = TraceAssembler(sink)
+
+    def feed() -> None:
+        for span in finished:
+            assembler.on_end(span)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        assert entered.wait(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+            child = os.fork()
+        if child == 0:  # pragma: no cover - the child's outcome is its exit status
+            done = threading.Thread(target=assembler.finish_all, daemon=True)
+            done.start()
+            done.join(5)
+            os._exit(1 if done.is_alive() else 0)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        writer.join(10)
 
 
 def test_root_that_never_ends_becomes_an_incomplete_row(configure_spans, tmp_path) -> None:

@@ -28,8 +28,10 @@ trace is written out as an incomplete row. Nothing is dropped silently: every lo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +90,17 @@ class _Trace:
     late_parents: set[int] = field(default_factory=set)
 
 
+_ASSEMBLERS: weakref.WeakSet[TraceAssembler] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for assembler in list(_ASSEMBLERS):
+        assembler._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _RowJob(NamedTuple):
     """One run taken out of its trace: what its row is built from."""
 
@@ -131,6 +144,14 @@ class TraceAssembler:
         self._writing = 0  # threads building and writing rows taken from `_ready`
         self._idle = threading.Condition(self._lock)
         self.stats = AssemblerStats()
+        _ASSEMBLERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """Threads that held the lock or were writing rows at the fork do not exist here."""
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._ready = []  # the parent writes those
+        self._writing = 0
 
     # -- feeding ------------------------------------------------------------------------------
     def on_start(self, span: ReadableSpan) -> None:
