@@ -101,6 +101,15 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _may_be_root(span: ReadableSpan) -> bool:
+    """False for our own spans that are not agent runs (every run root of ours is named
+    `invoke_agent ...`): most spans, settled without a look at their attributes."""
+    if span.name.startswith(_AGENT_NAME_PREFIXES):
+        return True
+    scope = span.instrumentation_scope
+    return scope is None or scope.name != semconv.INSTRUMENTATION_SCOPE
+
+
 class _RowJob(NamedTuple):
     """One run taken out of its trace: what its row is built from."""
 
@@ -162,9 +171,8 @@ class TraceAssembler:
         for the OpenInference and Traceloop markers of an agent.
         """
         if not span.name.startswith(_AGENT_NAME_PREFIXES):
-            scope = span.instrumentation_scope
-            if scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE:
-                return  # ours: every run root of ours is named `invoke_agent ...`
+            if not _may_be_root(span):
+                return
             attributes = span.attributes
             operation = attributes.get(semconv.GEN_AI_OPERATION_NAME) if attributes else None
             if operation is not None:
@@ -225,8 +233,9 @@ class TraceAssembler:
             self._buffered += 1
             if parent_id is None:
                 trace.local_root_ended = True
-            root_started = span_id in trace.live_roots
-            if root_started or self._is_top_root(trace, span, attributes):
+            if span_id in trace.live_roots or (
+                _may_be_root(span) and self._is_top_root(trace, span, attributes)
+            ):
                 trace.live_roots.pop(span_id, None)
                 trace.pending_roots.append(span)
             if trace.pending_roots:
@@ -285,13 +294,15 @@ class TraceAssembler:
             if self._sees_starts or root.parent is None or root.parent.is_remote:
                 return True
             return trace.local_root_ended
+        # The trace's own root, the only run: everything ended in the trace is below it.
+        alone = root.parent is None and trace.pending_roots == [root] and not trace.live_roots
         have = trace.evicted.get(root_id, 0) + sum(
             1
             for span_id, span in trace.ended.items()
             if span_id != root_id
-            and span.instrumentation_scope is not None
-            and span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
-            and self._descends_from(trace, span_id, root_id)
+            and (scope := span.instrumentation_scope) is not None
+            and scope.name == semconv.INSTRUMENTATION_SCOPE
+            and (alone or self._descends_from(trace, span_id, root_id))
         )
         return have >= expected
 
