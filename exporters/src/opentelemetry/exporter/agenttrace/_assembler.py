@@ -215,8 +215,11 @@ class TraceAssembler:
 
     def on_end(self, span: ReadableSpan) -> None:
         """A span finished."""
-        trace_id = span.context.trace_id
-        span_id = span.context.span_id
+        context = span.context
+        trace_id = context.trace_id
+        span_id = context.span_id
+        scope = span.instrumentation_scope
+        ours = scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE
         with self._lock:
             trace = self._traces.get(trace_id)
             if trace is None:
@@ -229,12 +232,15 @@ class TraceAssembler:
                 self._drop_late(trace, span_id)
                 return
             trace.ended[span_id] = span
-            attributes = trace.attributes[span_id] = normalized(span, attributes_of(span))
+            attributes = attributes_of(span)
+            trace.attributes[span_id] = attributes if ours else normalized(span, attributes)
             self._buffered += 1
             if parent_id is None:
                 trace.local_root_ended = True
             if span_id in trace.live_roots or (
-                _may_be_root(span) and self._is_top_root(trace, span, attributes)
+                # Every run root of ours is named `invoke_agent ...`: most spans stop here.
+                (not ours or span.name.startswith(_AGENT_NAME_PREFIXES))
+                and self._is_top_root(trace, span, attributes)
             ):
                 trace.live_roots.pop(span_id, None)
                 trace.pending_roots.append(span)
@@ -242,7 +248,11 @@ class TraceAssembler:
                 self._emit_whole_runs(trace_id, trace)
             if parent_id is None and trace_id in self._traces:
                 self._emit_synthetic_run(trace_id, trace, span)
-            if trace_id in self._traces and self._trace_finished(trace, span):
+            if (
+                not trace.live_roots  # a run still open: nothing is finished (the common case)
+                and trace_id in self._traces
+                and self._trace_finished(trace, span)
+            ):
                 self._discard(trace_id, trace)
             while self._buffered > self._max_spans and self._evict():
                 pass

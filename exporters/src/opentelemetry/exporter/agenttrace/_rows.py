@@ -131,8 +131,9 @@ def _output_parts(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     if isinstance(messages, list):
         for message in messages:
-            if isinstance(message, dict) and isinstance(message.get("parts"), list):
-                parts.extend(p for p in message["parts"] if isinstance(p, dict))
+            found = message.get("parts") if isinstance(message, dict) else None
+            if isinstance(found, list):
+                parts += [part for part in found if isinstance(part, dict)]
     return parts
 
 
@@ -207,7 +208,7 @@ def step_of(
     if not strict:
         step["start_ns"] = span.start_time
         step["end_ns"] = end
-    return _with_overrides(step, attributes)
+    return _with_overrides(step, attributes) if semconv.SOURCE_OVERRIDES in attributes else step
 
 
 def tool_input_of(attributes: Mapping[str, Any]) -> str:
@@ -250,12 +251,20 @@ def _bytes(value: Any) -> int:
 
 def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
     get = attributes.get
+    user = get(semconv.TELEMETRY_USER_TIME_S)
+    system = get(semconv.TELEMETRY_SYSTEM_TIME_S)
+    peak = get(semconv.TELEMETRY_MAX_RSS_BYTES)
+    read = get(semconv.TELEMETRY_READ_BYTES)
+    write = get(semconv.TELEMETRY_WRITE_BYTES)
+    # What our probes record passes the first test; `_seconds` and `_bytes` settle the rest.
     return {
-        "user_time_s": _seconds(get(semconv.TELEMETRY_USER_TIME_S)),
-        "system_time_s": _seconds(get(semconv.TELEMETRY_SYSTEM_TIME_S)),
-        "max_rss_bytes": _bytes(get(semconv.TELEMETRY_MAX_RSS_BYTES)),
-        "read_bytes": _bytes(get(semconv.TELEMETRY_READ_BYTES)),
-        "write_bytes": _bytes(get(semconv.TELEMETRY_WRITE_BYTES)),
+        "user_time_s": user if type(user) is float and 0.0 < user < math.inf else _seconds(user),
+        "system_time_s": system
+        if type(system) is float and 0.0 < system < math.inf
+        else _seconds(system),
+        "max_rss_bytes": peak if type(peak) is int and peak > 0 else _bytes(peak),
+        "read_bytes": read if type(read) is int and read > 0 else _bytes(read),
+        "write_bytes": write if type(write) is int and write > 0 else _bytes(write),
     }
 
 
@@ -342,7 +351,7 @@ def tool_span_of(
         scope = attributes.get(semconv.TELEMETRY_PEAK_SCOPE)
         tool["max_rss_scope"] = scope if isinstance(scope, str) else None
         tool["error_type"] = error_type
-    return _with_overrides(tool, attributes)
+    return _with_overrides(tool, attributes) if semconv.SOURCE_OVERRIDES in attributes else tool
 
 
 def _task_id(value: Any) -> int | str | None:
