@@ -33,6 +33,7 @@ from opentelemetry.exporter.agenttrace.files import (
     partial_path,
     validate_file,
 )
+from opentelemetry.exporter.agenttrace.writers import ParquetWriter
 from test_roundtrip import RELEASE_ROW
 
 import agenttrace
@@ -442,3 +443,73 @@ def test_a_foreign_span_with_nan_and_surrogates_becomes_a_row(tmp_path: Path) ->
     assert pa_json.read_json(out).num_rows == 1
     table = pq.read_table(out.with_suffix(".parquet"))
     assert table.column("run_id").to_pylist() == ["run-\\udcff"]
+
+
+def _blocking_groups(writer: Any, fail: bool = False) -> tuple[threading.Event, threading.Event]:
+    """Make `writer`'s next row group wait (in whichever thread builds it) until released, and
+    with `fail`, its write fail as on a full disk."""
+    entered, release = threading.Event(), threading.Event()
+    build = writer._table_of
+
+    def held(records: list) -> Any:
+        entered.set()
+        release.wait(10)
+        return build(records)
+
+    def full(table: Any) -> None:
+        raise OSError("no space left on device")
+
+    writer._table_of = held
+    if fail:
+        writer._writer.write_table = full
+    return entered, release
+
+
+def test_the_thread_that_fills_a_row_group_does_not_wait_for_it(tmp_path: Path) -> None:
+    out = tmp_path / "runs.parquet"
+    writer = ParquetWriter(out, row_group_size=2)
+    entered, release = _blocking_groups(writer)
+    writer.write_row(_row(0))
+    started = time.monotonic()
+    writer.write_row(_row(1))  # fills the group: it is built and written elsewhere
+    assert entered.wait(10)
+    assert time.monotonic() - started < 5, "the row group was written in the caller's thread"
+    writer.write_row(_row(2))
+    release.set()
+    writer.close()
+    assert [row["metadata"]["task_id"] for row in read_rows(out)] == [0, 1, 2]
+
+
+def test_a_row_group_that_fails_in_the_background_is_reported_and_counted(tmp_path: Path) -> None:
+    writer = ParquetWriter(tmp_path / "runs.parquet", row_group_size=2)
+    entered, release = _blocking_groups(writer, fail=True)
+    writer.write_row(_row(0))
+    writer.write_row(_row(1))
+    assert entered.wait(10)
+    release.set()
+    writer.stop_taking_rows()  # waits for the group: the count is final, nothing raised yet
+    assert writer.lost_rows == 2
+    with pytest.raises(OSError, match="no space left"):
+        writer.flush()  # the next caller hears of it (RowFiles then rebuilds from the JSONL)
+    writer.abort()
+    assert not (tmp_path / "runs.parquet").exists()
+
+
+def test_the_twin_is_rebuilt_when_a_background_row_group_failed(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    files = RowFiles(out, parquet=True)
+    files.write(_row(0))  # the twin opens with the first row
+    twin = files._parquet
+    assert twin is not None
+    twin._row_group_size = 2
+    entered, release = _blocking_groups(twin, fail=True)
+    files.write(_row(1))
+    assert entered.wait(10)
+    release.set()
+    files.write(_row(2))
+    files.close()
+    assert [row["metadata"]["task_id"] for row in read_rows(out.with_suffix(".parquet"))] == [
+        0,
+        1,
+        2,
+    ]

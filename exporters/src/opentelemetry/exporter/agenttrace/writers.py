@@ -22,6 +22,7 @@ import fcntl
 import logging
 import os
 import re
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -375,6 +376,9 @@ class ParquetWriter:
         self.rows = 0
         self.lost_rows = 0
         self.owned = True  # False in a forked child: the partial file is the parent's
+        # The row group being written in the background, and what went wrong with the last one.
+        self._group: threading.Thread | None = None
+        self._failure: BaseException | None = None
         self._partial, self._claim = _claim_partial(self.path)
         try:
             self._sink = pa.OSFile(str(self._partial), "wb")
@@ -406,16 +410,49 @@ class ParquetWriter:
             self._write_group()
 
     def _write_group(self) -> None:
+        """Hand the rows gathered so far to a thread that builds and writes their row group.
+
+        Building a row group (Arrow conversion, zstd) takes tens of milliseconds: the thread
+        that ends the run due to fill one does not wait for it. One group at a time is in
+        flight (memory stays at two groups); its failure is raised by the next call here.
+        """
         if not self._records or self._writer is None:
             return
         records, self._records, self._pending_bytes = self._records, [], 0
-        table = self._table(records)
+        self._wait_for_group()
+        group = threading.Thread(
+            target=self._write_records, args=(records,), name="agenttrace-row-group", daemon=True
+        )
         try:
-            self._writer.write_table(table)
-        except BaseException:
+            group.start()
+        except RuntimeError:  # no new thread at interpreter shutdown: write the group here
+            self._write_records(records)
+            self._wait_for_group()
+            return
+        self._group = group
+
+    def _write_records(self, records: list[dict[str, Any]]) -> None:
+        writer = self._writer
+        try:
+            if writer is None:
+                raise RuntimeError(f"{self.path} was closed while a row group was due")
+            table = self._table(records)
+            writer.write_table(table)
+        except BaseException as exc:  # kept for the caller; the rows are counted as lost
             self.lost_rows += len(records)
-            raise
+            self._failure = exc
+            return
         self.rows += table.num_rows
+
+    def _wait_for_group(self, *, raise_failure: bool = True) -> None:
+        """Wait for the row group in flight; raise what went wrong with it (once)."""
+        group, self._group = self._group, None
+        if group is not None:
+            group.join()
+        failure = self._failure
+        if failure is not None and raise_failure:
+            self._failure = None
+            raise failure
 
     def _table(self, records: list[dict[str, Any]]) -> Any:
         # Arrow raises many kinds of exception for a value it refuses: a lone surrogate, a value
@@ -442,13 +479,15 @@ class ParquetWriter:
         return arrow_table(records, self._schema)
 
     def flush(self) -> None:
+        """Write the rows gathered so far as a row group, and wait until it is written."""
         self._write_group()
+        self._wait_for_group()
 
     def finish(self, mirrored: int | None = None) -> None:
         """Write what is left and complete the partial file, recording `mirrored` JSONL bytes."""
         if self._writer is None:
             return
-        self._write_group()
+        self.flush()
         if mirrored is not None:
             self._writer.add_key_value_metadata({MIRRORED_BYTES_KEY: str(mirrored)})
         writer, self._writer = self._writer, None
@@ -471,6 +510,7 @@ class ParquetWriter:
         """Give up: remove the partial file (nothing appears at `path`)."""
         if not self.owned or self._claim < 0:
             return
+        self._wait_for_group(raise_failure=False)  # the writer must not close under it
         writer, self._writer = self._writer, None
         try:
             if writer is not None:
@@ -480,7 +520,11 @@ class ParquetWriter:
             self._release(unlink=True)
 
     def stop_taking_rows(self) -> None:
-        """Stop counting as a live writer (`live_writers`) while still holding the partial file."""
+        """Stop counting as a live writer (`live_writers`) while still holding the partial file.
+
+        The row group in flight is written first, so that `lost_rows` is final.
+        """
+        self._wait_for_group(raise_failure=False)
         if self.owned and self._claim >= 0:
             fcntl.flock(self._claim, fcntl.LOCK_SH)
 
@@ -497,6 +541,7 @@ class ParquetWriter:
             return
         self.owned = False
         self._records = []
+        self._group = None  # the parent's thread: not here
         if self._writer is not None:
             devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
             # What the writer still writes (its footer, when collected) goes nowhere.
