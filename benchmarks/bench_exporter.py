@@ -37,6 +37,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from _agent import realistic_agent  # benchmarks/: the scripts' own folder
 from opentelemetry.exporter.agenttrace import AgentTraceSpanExporter, AgentTraceSpanProcessor
 from opentelemetry.exporter.agenttrace.rows_to_spans import row_to_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -58,27 +59,7 @@ def _record_runs(runs: int) -> list[ReadableSpan]:
     memory = InMemorySpanExporter()
     agenttrace.configure(span_processors=[SimpleSpanProcessor(memory)], telemetry="precise")
 
-    @agenttrace.tool(name="bash")
-    def bash(command: str) -> str:
-        return "README.md\nsrc\ntests\n" * 20
-
-    @agenttrace.llm(model="qwen3-1.7b")
-    def step(messages: list) -> dict:
-        call = {"id": "call_1", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}
-        message = {"content": "Listing.", "reasoning_content": "think " * 40, "tool_calls": [call]}
-        return {
-            "model": "qwen3-1.7b",
-            "choices": [{"finish_reason": "tool_calls", "message": message}],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 120},
-        }
-
-    @agenttrace.agent(metadata={"dataset_name": "nl2bash", "source": "bench", "dataset_split": "t"})
-    def run(i: int) -> None:
-        agenttrace.set_run_metadata(task_id=i, run_id="bench")
-        for _ in range(TURNS):
-            step([{"role": "user", "content": "list the files"}])
-            bash(command="ls")
-
+    run = realistic_agent(TURNS)
     for i in range(runs):
         run(i)
     agenttrace.configure()  # detach the in-memory exporter again

@@ -42,6 +42,7 @@ print(time.perf_counter() - started, _read_vmhwm_kib() * 1024, result.output.str
 
 def _template() -> tuple[dict[str, Any], dict[str, Any], list[list[str]]]:
     """Resource, scope, and per recorded run its spans as JSON text (ids still the recorded)."""
+    from _agent import realistic_agent  # benchmarks/: the scripts' own folder
     from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -51,27 +52,7 @@ def _template() -> tuple[dict[str, Any], dict[str, Any], list[list[str]]]:
     memory = InMemorySpanExporter()
     agenttrace.configure(span_processors=[SimpleSpanProcessor(memory)], telemetry="precise")
 
-    @agenttrace.tool(name="bash")
-    def bash(command: str) -> str:
-        return "README.md\nsrc\ntests\n" * 20
-
-    @agenttrace.llm(model="qwen3-1.7b")
-    def step(messages: list[dict[str, str]]) -> dict[str, Any]:
-        call = {"id": "call_1", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}
-        message = {"content": "Listing.", "reasoning_content": "think " * 40, "tool_calls": [call]}
-        return {
-            "model": "qwen3-1.7b",
-            "choices": [{"finish_reason": "tool_calls", "message": message}],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 120},
-        }
-
-    @agenttrace.agent(metadata={"dataset_name": "nl2bash", "source": "bench", "dataset_split": "t"})
-    def run(i: int) -> None:
-        agenttrace.set_run_metadata(task_id=i, run_id="bench")
-        for turn in range(TURNS):
-            step([{"role": "user", "content": f"task {i}: list the files, turn {turn}"}])
-            bash(command="ls")
-
+    run = realistic_agent(TURNS, varied=True)
     for i in range(4):
         run(i)
     agenttrace.configure()

@@ -101,13 +101,11 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _may_be_root(span: ReadableSpan) -> bool:
-    """False for our own spans that are not agent runs (every run root of ours is named
-    `invoke_agent ...`): most spans, settled without a look at their attributes."""
-    if span.name.startswith(_AGENT_NAME_PREFIXES):
-        return True
+def _is_ours(span: ReadableSpan) -> bool:
+    """Whether agenttrace's decorators made the span: then every run root is named
+    `invoke_agent ...`, so most spans are settled by their name, without their attributes."""
     scope = span.instrumentation_scope
-    return scope is None or scope.name != semconv.INSTRUMENTATION_SCOPE
+    return scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE
 
 
 class _RowJob(NamedTuple):
@@ -171,7 +169,7 @@ class TraceAssembler:
         for the OpenInference and Traceloop markers of an agent.
         """
         if not span.name.startswith(_AGENT_NAME_PREFIXES):
-            if not _may_be_root(span):
+            if _is_ours(span):
                 return
             attributes = span.attributes
             operation = attributes.get(semconv.GEN_AI_OPERATION_NAME) if attributes else None
@@ -203,8 +201,7 @@ class TraceAssembler:
         would look like a run of its own. Our own spans need none of this (nested runs say so in
         `agenttrace.run.nested`), nor do spans of traces with no run open: no lock for them.
         """
-        scope = span.instrumentation_scope
-        if scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE:
+        if _is_ours(span):
             return
         context = span.context
         trace = self._traces.get(context.trace_id)
@@ -218,8 +215,7 @@ class TraceAssembler:
         context = span.context
         trace_id = context.trace_id
         span_id = context.span_id
-        scope = span.instrumentation_scope
-        ours = scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE
+        ours = _is_ours(span)
         with self._lock:
             trace = self._traces.get(trace_id)
             if trace is None:
@@ -285,14 +281,7 @@ class TraceAssembler:
         return False
 
     def _descends_from(self, trace: _Trace, span_id: int, root_id: int) -> bool:
-        hops = 0
-        current: int | None = span_id
-        while current is not None and hops < 10_000:
-            if current == root_id:
-                return True
-            current = trace.parent_of.get(current)
-            hops += 1
-        return False
+        return span_id == root_id or _below(trace, span_id, root_id)
 
     def _is_whole(self, trace: _Trace, root: ReadableSpan) -> bool:
         root_id = root.context.span_id
@@ -306,15 +295,17 @@ class TraceAssembler:
             return trace.local_root_ended
         # The trace's own root, the only run: everything ended in the trace is below it.
         alone = root.parent is None and trace.pending_roots == [root] and not trace.live_roots
-        have = trace.evicted.get(root_id, 0) + sum(
+        have = trace.evicted.get(root_id, 0) + self._ours_below(trace, root_id, alone=alone)
+        return have >= expected
+
+    def _ours_below(self, trace: _Trace, root_id: int, *, alone: bool = False) -> int:
+        """How many of our own spans ended below `root_id` (`alone`: the trace holds no other
+        run, so every ended span is)."""
+        return sum(
             1
             for span_id, span in trace.ended.items()
-            if span_id != root_id
-            and (scope := span.instrumentation_scope) is not None
-            and scope.name == semconv.INSTRUMENTATION_SCOPE
-            and (alone or self._descends_from(trace, span_id, root_id))
+            if span_id != root_id and _is_ours(span) and (alone or _below(trace, span_id, root_id))
         )
-        return have >= expected
 
     def _is_late(self, trace: _Trace, span_id: int) -> bool:
         """Whether the span sits below a run already written while it was open."""
@@ -492,13 +483,7 @@ class TraceAssembler:
         now = time.time_ns()
         for root_id, root in trace.live_roots.items():
             before = len(trace.ended)
-            ours = sum(
-                1
-                for span_id, span in trace.ended.items()
-                if span.instrumentation_scope is not None
-                and span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
-                and self._descends_from(trace, span_id, root_id)
-            )
+            ours = self._ours_below(trace, root_id)
             self._emit(trace, root, incomplete=True, end_time=now)
             if len(trace.ended) < before:
                 trace.evicted[root_id] = trace.evicted.get(root_id, 0) + ours
