@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from otlp_receiver import OTLPReceiver
 import agenttrace
 from agenttrace import semconv
 from agenttrace._redacting import RedactingSpanProcessor
-from agenttrace._redaction import Redactor
+from agenttrace._redaction import Redactor, _anchored_pattern
 from agenttrace.collection.reference_agent import (
     BASH_ENV_ALLOWED,
     AgentConfig,
@@ -135,6 +136,20 @@ def test_fast_path_never_skips_what_the_full_pattern_catches(text: str) -> None:
     gives: they only ever save work."""
     redactor = Redactor(paths={"/srv/fixture": "/testdata", "/data/\u00dcn\u03a3": "/u"})
     assert redactor("value", text) == redactor.redact_all(text)
+
+
+@FAST
+@given(
+    literals=st.lists(st.text(alphabet="ab-/:_kzxyeE.", min_size=1, max_size=5), min_size=1),
+    text=st.text(alphabet="ab-/:_kzxyeE. ", max_size=40),
+)
+def test_the_anchored_prefilter_matches_where_a_literal_occurs(
+    literals: list[str], text: str
+) -> None:
+    """Each literal is searched for by its rarest character, with the rest checked around it:
+    the pattern must still match exactly the texts holding one of the literals."""
+    search = re.compile(_anchored_pattern(literals)).search
+    assert (search(text) is not None) == any(literal in text for literal in literals)
 
 
 _JSON_VALUES = st.recursive(

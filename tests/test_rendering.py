@@ -9,6 +9,7 @@ ran, how much text the redaction hook was handed, and that the result says what 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import re
@@ -22,6 +23,8 @@ from typing import Any, NamedTuple
 from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from opentelemetry.exporter.agenttrace import semconv
 
 import agenttrace
@@ -492,3 +495,75 @@ def test_a_tool_with_a_huge_argument_records_a_bounded_input(configure_spans) ->
         text = spans.one(name).attributes[semconv.TOOL_INPUT_REPR]
         assert len(text) < 3 * 1000 + 500, (name, len(text))
         assert "agenttrace: truncated" in text
+
+
+_PLAIN_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(max_size=24)
+    | st.sampled_from(["sk-" + "a" * 20, 'pass"word', "é\udcff", "\\u00e9", "\x07"])
+    | st.integers(LIMIT - 80, LIMIT).map("k".__mul__)  # about where the bounds are decided
+)
+_PLAIN_VALUES = st.recursive(
+    _PLAIN_LEAVES,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.dictionaries(st.text(max_size=12), _PLAIN_VALUES, max_size=6) | _PLAIN_VALUES)
+@example({"big": 2**63, "small": -(2**63), "ok": True, "none": None, "f": 0.5})
+@example({"nan": math.nan, "s": "x"})
+@example({"tuple": (1,), "s": "k" * (LIMIT - 70)})
+@example({"s": "k" * (LIMIT - 72)})  # just fits the room the rebuilt form needs
+@example({"\x07" * 200: "k" * (LIMIT - 300)})  # fits as counted; escapes make it too long
+@example({1: "int key"})
+def test_the_flat_dict_path_renders_what_the_general_path_renders(value: Any) -> None:
+    """Flat dicts of plain values (most tool arguments and results) take a one-pass check and a
+    kept encoder; what they record, and whether the arguments count as exact, must not change."""
+    renderers = (_renderer(), Renderer(LIMIT, None), _renderer(hook=lambda _, text: text))
+    fast = [(r.text("k", value), r.json("k", value), r.json_exact("k", value)) for r in renderers]
+    with (
+        mock.patch.object(_content, "_flat_room", lambda _value, _room: -1),
+        mock.patch.object(_content, "_encode", _content._ENCODER.encode),
+    ):
+        general = [
+            (r.text("k", value), r.json("k", value), r.json_exact("k", value)) for r in renderers
+        ]
+    assert fast == general
+
+
+@given(value=_PLAIN_VALUES)
+def test_the_kept_encoder_writes_what_the_standard_encoder_writes(value: Any) -> None:
+    try:
+        expected: Any = _content._ENCODER.encode(value)
+    except ValueError as exc:  # NaN and infinities: both refuse them
+        expected = type(exc)
+    try:
+        got: Any = _content._encode(value)
+    except ValueError as exc:
+        got = type(exc)
+    assert got == expected
+
+
+def test_without_a_c_encoder_factory_the_standard_encoder_serves(monkeypatch) -> None:
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert _content._kept_encoder() == _content._ENCODER.encode
+
+    def lenient(*args: Any) -> Any:  # a factory that writes NaN: not what `_ENCODER` writes
+        return real(*args[:-1], True)
+
+    real = importlib.import_module("_json").make_encoder
+    monkeypatch.setattr(json.encoder, "c_make_encoder", lenient)
+    assert _content._kept_encoder() == _content._ENCODER.encode
+    monkeypatch.setattr(json.encoder, "c_make_encoder", real)
+    kept = _content._kept_encoder()
+    assert kept != _content._ENCODER.encode
+    assert kept({"a": [1, "é"]}) == '{"a": [1, "é"]}'

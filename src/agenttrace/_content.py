@@ -30,10 +30,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import json.encoder
 import math
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from typing import Any
 
@@ -217,7 +218,7 @@ def _decoded_head(value: Any, count: int) -> tuple[str | None, int]:
 
 def _written(text: str) -> int:
     """Length of a string once written as JSON for an exporter (escapes and surrogates)."""
-    return len(_without_surrogates(_ENCODER.encode(text)))
+    return len(_without_surrogates(_encode(text)))
 
 
 def _head(text: str, cap: int) -> int:
@@ -439,11 +440,87 @@ def _finite_text(value: float) -> str:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
+def _kept_encoder() -> Callable[[Any], str]:
+    """`_ENCODER.encode`, without the encoder it builds for every value where that can be avoided.
+
+    `JSONEncoder.encode` makes a new C encoder (and a closure) per call, which costs more than
+    encoding a tool's arguments does. The standard library's factory for it,
+    `json.encoder.c_make_encoder` (None without the C accelerator), can make one to keep. It is
+    made without cycle checks: every value encoded here is acyclic by construction (`_fits` and
+    `_flat_room` stop at a fixed depth, and the walks build fresh data). It is used only when it
+    writes what `_ENCODER` writes; anywhere else (another interpreter, a changed factory)
+    `_ENCODER.encode` serves.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    try:
+        chunks = make(
+            None,
+            _ENCODER.default,
+            json.encoder.encode_basestring,
+            None,
+            ": ",
+            ", ",
+            False,
+            False,
+            False,
+        )
+
+        def encode(value: Any) -> str:
+            return "".join(chunks(value, 0))
+
+        sample = {"k": ['é\x00"\\', -(1 << 63), 2.5, True, None, {"n": [[]]}], "": {}}
+        if encode(sample) != _ENCODER.encode(sample):
+            return _ENCODER.encode
+        encode(math.nan)  # must refuse what `_ENCODER` refuses
+    except ValueError:
+        return encode
+    except Exception:  # noqa: BLE001 - a factory that is not what we know: the plain encoder
+        return _ENCODER.encode
+    return _ENCODER.encode
+
+
+_encode = _kept_encoder()
+
+
+def _flat_room(value: dict[Any, Any], room: int) -> int:
+    """`room` less a lower bound of the JSON length of a flat dict of JSON-native values, or -1.
+
+    The common case of tool arguments and results, checked in one pass: str keys, and values
+    that are exactly str, bool, None, 64-bit int or finite float. Such a dict comes back from its
+    JSON equal and with the same repr (`json_native`) and the C encoder writes it as is (`_fits`).
+    Anything else (nesting, other types, too long) is -1, for the general path to decide.
+    """
+    room -= 2
+    for key, item in value.items():
+        if type(key) is not str:
+            return -1
+        kind = type(item)
+        if kind is str:
+            room -= len(key) + len(item) + 6
+        elif kind is int:
+            if not -(1 << 63) <= item < (1 << 63):
+                return -1
+            room -= len(key) + 4 + max(item.bit_length() * 3 // 10, 1)  # as `_fits` counts
+        elif kind is float:
+            if not -_INF < item < _INF:
+                return -1
+            room -= len(key) + 7
+        elif kind is bool or item is None:
+            room -= len(key) + 8
+        else:
+            return -1
+        if room < 0:
+            return -1
+    return room
+
+
 def _walked_json(value: Any, limit: int) -> str:
     """Strict JSON text of a value too large or too odd for the C encoder alone, bounded."""
     walk = _JsonWalk(limit)
     try:
-        return _ENCODER.encode(walk.value(value, 0, limit))
+        return _encode(walk.value(value, 0, limit))
     except Exception as exc:  # e.g. RecursionError when called from deep in the user's stack
         return json.dumps(f"<unserialisable {type(value).__name__}: {type(exc).__name__}>")
 
@@ -453,7 +530,7 @@ def _json_text(value: Any, limit: int) -> tuple[str, bool]:
     (and so may hold cuts), rather than small enough for the C encoder alone."""
     if _fits(value, limit) >= 0:
         try:
-            return _ENCODER.encode(value), False
+            return _encode(value), False
         except Exception:  # noqa: BLE001 - not expected for plain data; the walk handles it all
             pass
     return _walked_json(value, limit), True
@@ -733,7 +810,7 @@ def _trim_value(value: Any) -> Any:
 def _trim_json(text: str) -> str:
     """`_trim_cuts` on each string of a JSON text, counting characters, not their escapes."""
     try:
-        return _ENCODER.encode(_trim_value(json.loads(text)))
+        return _encode(_trim_value(json.loads(text)))
     except (ValueError, RecursionError):  # a redaction hook made it something else
         return _trim_cuts(text)
 
@@ -747,7 +824,7 @@ def _rewalk_json(text: str, limit: int) -> str:
     """
     try:
         value = _JsonWalk(limit, margin=0).value(json.loads(text), 0, limit)
-        bounded = _without_surrogates(_ENCODER.encode(value))
+        bounded = _without_surrogates(_encode(value))
     except (ValueError, RecursionError):  # a redaction hook made it something else
         return truncate_json(text, limit)
     return bounded if len(bounded) <= limit + _SLACK else truncate_json(bounded, limit)
@@ -842,6 +919,8 @@ class Renderer:
     def text(self, key: str, value: Any) -> str:
         """A plain-text attribute (tool output, prompt, model text): strings as they are."""
         if not isinstance(value, str):
+            if type(value) is dict and _flat_room(value, self.limit) >= 0:  # most tool results
+                return self._finish(key, _encode(value), False, False)
             text, walked = _json_text(value, self.limit)
             return self._finish(key, text, walked, False)
         if len(value) > self.limit + _MARGIN:
@@ -855,7 +934,7 @@ class Renderer:
         if _fits(value, self.limit) < 0:
             return self._finish(key, _walked_json(value, self.limit), True, True)
         try:
-            text = _ENCODER.encode(value)
+            text = _encode(value)
         except Exception:  # noqa: BLE001 - not expected for plain data; the walk handles it all
             return self._finish(key, _walked_json(value, self.limit), True, True)
         if self.redactor is not None:
@@ -867,18 +946,26 @@ class Renderer:
         redacted, cut or escaped, and a value that JSON gives back equal, with the same repr
         (`json_native`). Then the value's repr can be rebuilt from the text at export time
         instead of being rendered, redacted and stored beside it on every call."""
-        if self.redactor is not None and self.redactor.has_hook:
-            return self.json(key, value), False
-        if _fits(value, self.limit) < 0:
+        redactor = self.redactor
+        # Room for the `args=(...), kwargs=` around the rebuilt repr, which must not be cut.
+        room = self.limit - 64
+        if type(value) is dict and _flat_room(value, room) >= 0:  # native, small: most calls
+            if redactor is not None and redactor.has_hook:
+                return self.json(key, value), False
+            encoded = _encode(value)
+            text = encoded if redactor is None else redactor(key, encoded)
+            if text is encoded and len(text) <= room and _without_surrogates(text) is text:
+                return text, True
+            return truncate_json(_without_surrogates(text), self.limit), False
+        if (redactor is not None and redactor.has_hook) or _fits(value, self.limit) < 0:
             return self.json(key, value), False
         try:
-            encoded = _ENCODER.encode(value)
+            encoded = _encode(value)
         except Exception:  # noqa: BLE001 - not expected for plain data; the walk handles it all
             return self.json(key, value), False
-        text = encoded if self.redactor is None else self.redactor(key, encoded)
+        text = encoded if redactor is None else redactor(key, encoded)
         text = truncate_json(_without_surrogates(text), self.limit)
-        # Room for the `args=(...), kwargs=` around the rebuilt repr, which must not be cut.
-        exact = text is encoded and len(text) <= self.limit - 64 and json_native(value)
+        exact = text is encoded and len(text) <= room and json_native(value)
         return text, exact
 
     def repr(self, key: str, text: str) -> str:

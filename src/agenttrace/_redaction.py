@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 #: Signature of a user redaction hook: it receives the attribute key and the rendered text and
 #: returns the text to record.
@@ -186,28 +185,44 @@ def _path_map(paths: Mapping[str, str] | None, redact_home: bool) -> dict[str, s
     return path_map
 
 
-def _trie_pattern(literals: Iterable[str]) -> str:
-    """One regex matching any of `literals`, shaped as a trie (`a(?:iza|kia)|s(?:ecret|k-)`).
+# Characters from the most to the least common in the text values hold (prose, JSON, commands).
+# Any character not listed counts as rarer than all of these.
+_COMMON_FIRST = ' "etaoinsrhldcu:,mfpg.wyb/-_vk0123456789xjqz{}'
 
-    The regex engine tries the alternatives of an alternation one by one at every position of
-    the text; sharing prefixes lets it give up on most positions after one character instead of
-    after one try per literal (about 30% less time on the scan every value goes through).
+
+def _rarity(char: str) -> int:
+    rank = _COMMON_FIRST.find(char)
+    return len(_COMMON_FIRST) if rank < 0 else rank
+
+
+def _anchored_pattern(literals: Iterable[str]) -> str:
+    """One regex matching any of `literals`, each found by its rarest character.
+
+    The regex engine skips, in a tight loop, every position whose character cannot start a
+    match, and tries the pattern at each of the others. Literals written as they read start on
+    common letters (`token`, `secret`, `authorization`), so about half the positions of ordinary
+    text were tried. Here each literal starts at its rarest character and checks the rest
+    around it: `token` is `k(?<=tok)(?=en)`, `authorization` is `z(?<=authoriz)(?=ation)`.
+    Literals sharing that character share one group. The typical tool argument is scanned in
+    about half the time. It matches exactly where one of the literals occurs.
     """
-    trie: dict[str, Any] = {}
-    for literal in literals:
-        node = trie
-        for char in literal:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a literal ends here
-
-    def build(node: dict[str, Any]) -> str:
-        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 and "" not in node else f"(?:{'|'.join(branches)})"
-        return body + ("?" if "" in node else "")
-
-    return build(trie)
+    groups: dict[str, list[str]] = {}
+    for literal in sorted(set(literals)):
+        at = max(range(len(literal)), key=lambda i: (_rarity(literal[i]), -i))
+        before, anchor, after = literal[:at], literal[at], literal[at + 1 :]
+        check = (f"(?<={re.escape(before + anchor)})" if before else "") + (
+            f"(?={re.escape(after)})" if after else ""
+        )
+        groups.setdefault(anchor, []).append(check)
+    branches = []
+    for anchor, checks in sorted(groups.items()):
+        if "" in checks:  # the character alone is a literal: nothing else to check
+            branches.append(re.escape(anchor))
+        elif len(checks) == 1:
+            branches.append(re.escape(anchor) + checks[0])
+        else:
+            branches.append(f"{re.escape(anchor)}(?:{'|'.join(checks)})")
+    return "|".join(branches)
 
 
 class Redactor:
@@ -248,7 +263,7 @@ class Redactor:
             for literal in family.cased + family.uncased
             if literal.isascii()
         }
-        self._scan = re.compile(_trie_pattern(literals)).search if literals else None
+        self._scan = re.compile(_anchored_pattern(literals)).search if literals else None
         self._raw_roots = tuple(root for root in roots if not root.isascii())
         self._families = tuple(families)
         self._hook = hook
