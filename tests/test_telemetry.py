@@ -120,6 +120,36 @@ def test_in_process_peak_rss_is_per_call(spans) -> None:
 
 
 @linux_only
+def test_a_child_forked_inside_a_call_measures_its_own_calls(spans) -> None:
+    """The peak reset's state is the parent's: its calls in flight, its /proc/self. A child
+    forked inside a call starts afresh, or every call it makes would say "overlap"."""
+
+    @agenttrace.tool
+    def allocate(mib: int) -> int:
+        return len(b"x" * (mib * MiB))
+
+    @agenttrace.tool
+    def fork_inside() -> str:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                allocate(1)
+                (span,) = spans.named("execute_tool allocate")[-1:]
+                os.write(write_end, str(span.attributes[semconv.TELEMETRY_PEAK_SCOPE]).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        scope = os.read(read_end, 100).decode()
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        return scope
+
+    allocate(1)  # the parent opens its /proc/self/clear_refs
+    assert fork_inside() == "call"
+
+
+@linux_only
 def test_overlapping_in_process_calls_say_so(spans) -> None:
     inside = threading.Event()
     release = threading.Event()

@@ -156,34 +156,39 @@ class _PeakReset:
     The peak (`VmHWM`, which `ru_maxrss` reports) is process-wide, so a reset only happens when a
     call starts while no other call is measuring, and only when a new peak was reached since the
     previous reset (otherwise the peak is still the RSS at that reset, and the write is saved).
-    Calls that overlap report the peak since the last reset: an upper bound on their own. The
-    file descriptor is reopened after a fork.
+    Calls that overlap report the peak since the last reset: an upper bound on their own. A
+    forked child starts afresh (`after_fork`): its own file descriptor, no call in flight, a
+    reset due.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._fd = -1
-        self._pid = -1
         self._level = -1  # ru_maxrss just after the last reset; -1 when a reset is due
         self.available = sys.platform.startswith("linux") and os.access(
             "/proc/self/clear_refs", os.W_OK
         )
 
+    def after_fork(self) -> None:
+        """In a forked child: /proc/self was the parent's when the descriptor was opened, and
+        the parent's calls in flight are not the child's."""
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._fd = -1
+        self._level = -1
+
     def enter(self, ru_maxrss: int) -> str:
         """Count a call in. Returns its peak scope, or "reset" when the caller must re-read."""
         with self._lock:
             self._in_flight += 1
-            if not self.available:
-                return "process"
-            if self._in_flight != 1:
-                return "overlap"
-            if self._level >= 0 and ru_maxrss <= self._level and self._pid == os.getpid():
+            if self._in_flight != 1 or not self.available:
+                return "overlap" if self.available else "process"
+            if ru_maxrss <= self._level:  # no new peak since the last reset (-1: one is due)
                 return "call"
             try:
-                if self._pid != os.getpid():
+                if self._fd < 0:
                     self._fd = os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
-                    self._pid = os.getpid()
                 os.write(self._fd, b"5")
             except OSError:
                 self.available = False
@@ -203,17 +208,26 @@ class _PeakReset:
 
 # One per process: the peak it resets is process-wide, whatever settings are in force.
 _PEAK_RESET = _PeakReset()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PEAK_RESET.after_fork)
 
 
 class PreciseProbe:
-    """The default method: the tool's own children plus this thread's in-process usage."""
+    """The default method: the tool's own children plus this thread's in-process usage.
+
+    Two `getrusage` calls a tool call, and as little else as can be: this runs around every call.
+    """
 
     method = semconv.TELEMETRY_METHOD_PRECISE
 
     def __init__(self, platform: str | None = None) -> None:
         self._platform = sys.platform if platform is None else platform
         self._who = resource.RUSAGE_THREAD if _HAS_THREAD_USAGE else resource.RUSAGE_SELF
+        # Per-thread figures only mean something on the thread that took the first reading.
+        self._per_thread = _HAS_THREAD_USAGE
         self._peak = _PEAK_RESET
+        self._rss_unit = maxrss_to_bytes(1, self._platform)
+        self._inherited = OWN_PEAK.inherited()  # read once here, not on a call's path
 
     def start(self) -> Any:
         before = resource.getrusage(self._who)
@@ -228,7 +242,7 @@ class PreciseProbe:
         before, scope, thread = state
         after = resource.getrusage(self._who)
         self._peak.leave(after.ru_maxrss)
-        if thread == threading.get_ident() or self._who != getattr(resource, "RUSAGE_THREAD", -9):
+        if not self._per_thread or thread == threading.get_ident():
             user = after.ru_utime - before.ru_utime
             system = after.ru_stime - before.ru_stime
             read_blocks = after.ru_inblock - before.ru_inblock
@@ -252,11 +266,13 @@ class PreciseProbe:
                     scope = "child" if peak > child.spawn_maxrss else "child-bound"
         else:
             # With RUSAGE_THREAD, ru_maxrss is the process's peak (reset for this call if "call").
-            peak = OWN_PEAK.own(after.ru_maxrss)
+            peak = after.ru_maxrss
+            if peak <= self._inherited:
+                peak = OWN_PEAK.own(peak)
         return Telemetry(
             user,
             system,
-            maxrss_to_bytes(peak, self._platform),
+            peak * self._rss_unit,
             read_blocks * _BLOCK_BYTES,
             write_blocks * _BLOCK_BYTES,
             scope,
