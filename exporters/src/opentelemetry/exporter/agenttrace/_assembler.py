@@ -84,6 +84,7 @@ class _Trace:
     pending_roots: list[ReadableSpan] = field(default_factory=list)
     evicted: dict[int, int] = field(default_factory=dict)  # root id -> our spans written early
     local_root_ended: bool = False  # the trace's top span in this process has ended
+    all_ours: bool = True  # every span that ended here so far was made by our decorators
     had_run: bool = False  # a row was written for a run of this trace
     # Roots written while spans below them were still open, and those spans once they ended:
     # whatever ends below one of these is late.
@@ -229,7 +230,11 @@ class TraceAssembler:
                 return
             trace.ended[span_id] = span
             attributes = attributes_of(span)
-            trace.attributes[span_id] = attributes if ours else normalized(span, attributes)
+            if ours:
+                trace.attributes[span_id] = attributes
+            else:
+                trace.attributes[span_id] = normalized(span, attributes)
+                trace.all_ours = False
             self._buffered += 1
             if parent_id is None:
                 trace.local_root_ended = True
@@ -301,6 +306,8 @@ class TraceAssembler:
     def _ours_below(self, trace: _Trace, root_id: int, *, alone: bool = False) -> int:
         """How many of our own spans ended below `root_id` (`alone`: the trace holds no other
         run, so every ended span is)."""
+        if alone and trace.all_ours:  # then just count them
+            return len(trace.ended) - (root_id in trace.ended)
         return sum(
             1
             for span_id, span in trace.ended.items()
@@ -391,23 +398,29 @@ class TraceAssembler:
         after a `final` one they are counted as late."""
         root_id = root.context.span_id
         if root.parent is None and not trace.pending_roots and not trace.live_roots:
-            # The trace's own root, alone: everything ended in the trace is below it.
-            members = [span for span_id, span in trace.ended.items() if span_id != root_id]
+            # The trace's own root, alone: everything ended in the trace is below it, so the
+            # run takes the trace's spans whole.
+            known = trace.attributes
+            if trace.ended.pop(root_id, None) is not None:
+                known.pop(root_id, None)
+                self._buffered -= 1
+            members = list(trace.ended.values())
+            trace.ended, trace.attributes = {}, {}
         else:
             members = [
                 span
                 for span_id, span in trace.ended.items()
                 if span_id != root_id and self._descends_from(trace, span_id, root_id)
             ]
-        known = {}
-        for span in members:
-            span_id = span.context.span_id
-            del trace.ended[span_id]
-            known[span_id] = trace.attributes.pop(span_id)
-        if root_id in trace.ended:
-            del trace.ended[root_id]
-            trace.attributes.pop(root_id, None)
-            self._buffered -= 1
+            known = {}
+            for span in members:
+                span_id = span.context.span_id
+                del trace.ended[span_id]
+                known[span_id] = trace.attributes.pop(span_id)
+            if root_id in trace.ended:
+                del trace.ended[root_id]
+                trace.attributes.pop(root_id, None)
+                self._buffered -= 1
         self._buffered -= len(members)
         self._ready.append(_RowJob(root, members, known, incomplete, end_time))
         trace.had_run = True

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -126,15 +127,16 @@ def _count_or_none(value: Any) -> int | None:
     return value if type(value) is int and value >= 0 else None
 
 
-def _output_parts(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _output_parts(attributes: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The parts of a step's output messages (GenAI JSON), whatever else the JSON holds."""
     messages = _loads(attributes.get(semconv.GEN_AI_OUTPUT_MESSAGES))
-    parts: list[dict[str, Any]] = []
     if isinstance(messages, list):
         for message in messages:
             found = message.get("parts") if isinstance(message, dict) else None
             if isinstance(found, list):
-                parts += [part for part in found if isinstance(part, dict)]
-    return parts
+                for part in found:
+                    if isinstance(part, dict):
+                        yield part
 
 
 def _joined(parts: list[dict[str, Any]], kind: str) -> str | None:
@@ -262,9 +264,9 @@ def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
         "system_time_s": system
         if type(system) is float and 0.0 < system < math.inf
         else _seconds(system),
-        "max_rss_bytes": peak if type(peak) is int and peak > 0 else _bytes(peak),
-        "read_bytes": read if type(read) is int and read > 0 else _bytes(read),
-        "write_bytes": write if type(write) is int and write > 0 else _bytes(write),
+        "max_rss_bytes": peak if type(peak) is int and peak >= 0 else _bytes(peak),
+        "read_bytes": read if type(read) is int and read >= 0 else _bytes(read),
+        "write_bytes": write if type(write) is int and write >= 0 else _bytes(write),
     }
 
 
@@ -446,6 +448,9 @@ def _first_user_text(step_attributes: Iterable[Mapping[str, Any]]) -> str | None
     return None
 
 
+_start_and_id = operator.itemgetter(0, 1)  # sorts (start, span id, span) entries
+
+
 def build_row(
     root: ReadableSpan,
     spans: Sequence[ReadableSpan],
@@ -473,16 +478,21 @@ def build_row(
         span_attributes = attrs[span_id] = known.get(span_id) or normalized(
             span, attributes_of(span)
         )
-        operation = operations[span_id] = operation_of(span, span_attributes)
+        operation = span_attributes.get(semconv.GEN_AI_OPERATION_NAME)
+        if type(operation) is not str:
+            operation = operation_of(span, span_attributes)
+        operations[span_id] = operation
         if operation == TOOL_OPERATION:
             tools.append((span.start_time or 0, span_id, span))
         elif operation in STEP_OPERATIONS:
             steps.append((span.start_time or 0, span_id, span))
-    tools.sort(key=lambda entry: entry[:2])
-    steps.sort(key=lambda entry: entry[:2])
+    tools.sort(key=_start_and_id)
+    steps.sort(key=_start_and_id)
 
     def enclosing_tool(span: ReadableSpan) -> str | None:
         parent = span.parent
+        if parent is None or parent.span_id == root_id:  # most tools: called by the agent
+            return None
         hops = 0
         while parent is not None and parent.span_id in by_id and hops < 10_000:
             if parent.span_id == root_id:
