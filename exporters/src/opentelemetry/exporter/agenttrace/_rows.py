@@ -122,11 +122,6 @@ def _arguments_dict(value: Any) -> dict[str, Any]:
     return {} if value is None else {"value": value}
 
 
-def _count_or_none(value: Any) -> int | None:
-    """A non-negative integer (a token count), else None (bool is not a count)."""
-    return value if type(value) is int and value >= 0 else None
-
-
 def _output_parts(attributes: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The parts of a step's output messages (GenAI JSON), whatever else the JSON holds."""
     messages = _loads(attributes.get(semconv.GEN_AI_OUTPUT_MESSAGES))
@@ -195,20 +190,24 @@ def step_of(
     output_tokens = attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
     if output_tokens is None:
         output_tokens = attributes.get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS)
-    start, end = span.start_time or 0, span.end_time
+    start_ns, end = span.start_time, span.end_time
+    start = start_ns or 0
+    step_number = attributes.get(semconv.STEP_NUMBER)
     step: dict[str, Any] = {
         "step_id": f"{span.context.span_id:016x}",
-        "step_number": _count_or_none(attributes.get(semconv.STEP_NUMBER)) or number,
+        "step_number": step_number if type(step_number) is int and step_number > 0 else number,
         "model_output": "".join(texts) if texts else None,
         "reasoning_content": "".join(reasoning) if reasoning else None,
         "tool_calls": calls or None,
         # never negative: a foreign span may end before it starts
-        "duration_ms": max(end - start, 0) / 1e6 if end is not None else 0.0,
-        "input_tokens": _count_or_none(input_tokens),
-        "output_tokens": _count_or_none(output_tokens),
+        "duration_ms": (end - start) / 1e6 if end is not None and end > start else 0.0,
+        "input_tokens": input_tokens if type(input_tokens) is int and input_tokens >= 0 else None,
+        "output_tokens": output_tokens
+        if type(output_tokens) is int and output_tokens >= 0
+        else None,
     }
     if not strict:
-        step["start_ns"] = span.start_time
+        step["start_ns"] = start_ns
         step["end_ns"] = end
     return _with_overrides(step, attributes) if semconv.SOURCE_OVERRIDES in attributes else step
 
@@ -260,10 +259,13 @@ def _telemetry(attributes: Mapping[str, Any]) -> dict[str, Any]:
     write = get(semconv.TELEMETRY_WRITE_BYTES)
     # What our probes record passes the first test; `_seconds` and `_bytes` settle the rest.
     return {
-        "user_time_s": user if type(user) is float and 0.0 < user < math.inf else _seconds(user),
+        # 0.0 as well, but not -0.0: `user == 0` takes both to 0.0 without a call.
+        "user_time_s": user
+        if type(user) is float and 0.0 < user < math.inf
+        else (0.0 if user == 0 else _seconds(user)),
         "system_time_s": system
         if type(system) is float and 0.0 < system < math.inf
-        else _seconds(system),
+        else (0.0 if system == 0 else _seconds(system)),
         "max_rss_bytes": peak if type(peak) is int and peak >= 0 else _bytes(peak),
         "read_bytes": read if type(read) is int and read >= 0 else _bytes(read),
         "write_bytes": write if type(write) is int and write >= 0 else _bytes(write),
@@ -331,11 +333,16 @@ def tool_span_of(
     if output is None and span.status.status_code is StatusCode.ERROR:
         output, error_type = _error_output(span, attributes, content)
     start = span.start_time or 0
-    end = max(span.end_time or start, start)
+    end = span.end_time or start
+    if end < start:
+        end = start
+    name = attributes.get(semconv.GEN_AI_TOOL_NAME)
     tool = {
         "span_id": f"{span.context.span_id:016x}",
         "type": "TOOL",
-        "tool_name": str(attributes.get(semconv.GEN_AI_TOOL_NAME) or span.name.split(" ", 1)[-1]),
+        "tool_name": name
+        if type(name) is str and name
+        else str(name or span.name.split(" ", 1)[-1]),
         "tool_input": tool_input_of(attributes),
         "tool_output": output
         if isinstance(output, str)
