@@ -10,6 +10,10 @@ Every variant runs the same tiny tool body. Two baselines, two ratio columns:
   and repr of the arguments, the result and exit code. The fair question "what does the
   decorator add over the same span by hand", answered in the second column.
 
+One row, `@tool, content as constants`, is a floor rather than a variant: the same tool span
+with content on, every value's rendering (JSON, redaction, bounds) replaced by a constant of the
+same shape. It is what the content's span attributes cost alone, below which no renderer can go.
+
 All variants share one TracerProvider with a BatchSpanProcessor in front of an exporter that
 drops spans, so only the span path is measured. Variants are interleaved and the best of R
 repeats is kept, which damps noise from the other core. `--check` exits 1 when a target is
@@ -35,7 +39,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import agenttrace
-from agenttrace import _settings, semconv
+from agenttrace import _invocations, _settings, semconv
+from agenttrace._content import Renderer
 from agenttrace._telemetry import OWN_PEAK
 
 # Issue 14's targets, on the peer harness's ruler (the 2-attribute span).
@@ -55,6 +60,18 @@ class _DropExporter(SpanExporter):
 
 def _body(command: str) -> str:
     return "README.md\nsrc\n"
+
+
+FLOOR = "@tool, content as constants"
+
+# The floor row: the tool span with content on and every value's rendering (JSON, redaction,
+# bounds) replaced by a constant of the same shape. What remains is what recording content costs
+# in span attributes alone, which no renderer can go below.
+_CONSTANT_ARGUMENTS = {semconv.GEN_AI_TOOL_CALL_ARGUMENTS: '{"command": "ls -la"}'}
+_FLOOR_PATCHES = (
+    (_invocations, "_argument_attributes", lambda *args, **kwargs: dict(_CONSTANT_ARGUMENTS)),
+    (Renderer, "text", lambda self, key, value: "README.md\nsrc\n"),
+)
 
 
 def _make_variants() -> dict[str, tuple[str, Callable[[], object]]]:
@@ -97,6 +114,7 @@ def _make_variants() -> dict[str, tuple[str, Callable[[], object]]]:
         SAME_BASELINE: ("none", bare_span),
         "@tool, content off, telemetry none": ("none-no-content", lambda: tool(command="ls -la")),
         "@tool, telemetry none": ("none", lambda: tool(command="ls -la")),
+        FLOOR: ("none", lambda: tool(command="ls -la")),
         "@tool, telemetry precise": ("precise", lambda: tool(command="ls -la")),
         "@tool, telemetry agenttrace-0.3": ("agenttrace-0.3", lambda: tool(command="ls -la")),
         "@agent": ("none", lambda: agent(command="ls -la")),
@@ -131,16 +149,27 @@ def main(argv: list[str] | None = None) -> int:
         method: _settings.Settings(telemetry_method=method)
         for method in ("none", "precise", "agenttrace-0.3")
     }
-    settings["precise-proc"] = settings["precise"]
+    # The /proc row: as if the launcher had been larger than this process (a probe reads the
+    # inherited peak when it is made).
+    OWN_PEAK._inherited = 1 << 40
+    settings["precise-proc"] = _settings.Settings(telemetry_method="precise")
+    OWN_PEAK._inherited = None
     settings["none-no-content"] = _settings.Settings(telemetry_method="none", capture_content=False)
     best = {name: float("inf") for name in variants}
     for _ in range(args.repeats):
         for name, (method, call) in variants.items():
             _settings.replace(settings[method])
-            # the /proc row: as if the launcher had been larger than this process
             OWN_PEAK._inherited = 1 << 40 if method == "precise-proc" else None
-            _time(call, args.calls // 10)  # warm up
-            best[name] = min(best[name], _time(call, args.calls))
+            patches = _FLOOR_PATCHES if name == FLOOR else ()
+            saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
+            for owner, attr, value in patches:
+                setattr(owner, attr, value)
+            try:
+                _time(call, args.calls // 10)  # warm up
+                best[name] = min(best[name], _time(call, args.calls))
+            finally:
+                for owner, attr, value in saved:
+                    setattr(owner, attr, value)
     peer, same = best[PEER_BASELINE], best[SAME_BASELINE]
     del ballast
     print(f"{'variant':34} {'us/call':>9} {'x 2-attr span':>14} {'x same-attr':>12} {'target':>7}")

@@ -26,6 +26,7 @@ def test_overhead_benchmark_reports_all_variants() -> None:
         "same-attribute span",
         "@tool, content off, telemetry none",
         "@tool, telemetry none",
+        "@tool, content as constants",
         "@tool, telemetry precise",
         "@tool, telemetry agenttrace-0.3",
         "@agent",
