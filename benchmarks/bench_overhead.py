@@ -29,10 +29,11 @@ to read /proc for the true figure; the last row measures that slower path on its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -68,10 +69,33 @@ FLOOR = "@tool, content as constants"
 # bounds) replaced by a constant of the same shape. What remains is what recording content costs
 # in span attributes alone, which no renderer can go below.
 _CONSTANT_ARGUMENTS = {semconv.GEN_AI_TOOL_CALL_ARGUMENTS: '{"command": "ls -la"}'}
+_render_text = Renderer.text
+
+
+def _constant_result(self: Renderer, key: str, value: object) -> str:
+    """The tool's result as a constant; every other text (names too) as always."""
+    if key == semconv.GEN_AI_TOOL_CALL_RESULT:
+        return "README.md\nsrc\n"
+    return _render_text(self, key, value)
+
+
 _FLOOR_PATCHES = (
     (_invocations, "_argument_attributes", lambda *args, **kwargs: dict(_CONSTANT_ARGUMENTS)),
-    (Renderer, "text", lambda self, key, value: "README.md\nsrc\n"),
+    (Renderer, "text", _constant_result),
 )
+
+
+@contextlib.contextmanager
+def floor_rendering() -> Iterator[None]:
+    """Within: every tool argument and result renders as a constant (the floor row)."""
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in _FLOOR_PATCHES]
+    for owner, attr, value in _FLOOR_PATCHES:
+        setattr(owner, attr, value)
+    try:
+        yield
+    finally:
+        for owner, attr, value in saved:
+            setattr(owner, attr, value)
 
 
 def _make_variants() -> dict[str, tuple[str, Callable[[], object]]]:
@@ -160,16 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, (method, call) in variants.items():
             _settings.replace(settings[method])
             OWN_PEAK._inherited = 1 << 40 if method == "precise-proc" else None
-            patches = _FLOOR_PATCHES if name == FLOOR else ()
-            saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
-            for owner, attr, value in patches:
-                setattr(owner, attr, value)
-            try:
+            with floor_rendering() if name == FLOOR else contextlib.nullcontext():
                 _time(call, args.calls // 10)  # warm up
                 best[name] = min(best[name], _time(call, args.calls))
-            finally:
-                for owner, attr, value in saved:
-                    setattr(owner, attr, value)
     peer, same = best[PEER_BASELINE], best[SAME_BASELINE]
     del ballast
     print(f"{'variant':34} {'us/call':>9} {'x 2-attr span':>14} {'x same-attr':>12} {'target':>7}")

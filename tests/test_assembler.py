@@ -97,3 +97,16 @@ def test_memory_pressure_writes_early_and_loses_nothing(spans, sees_starts: bool
     assert all(r["metadata"]["incomplete"] for r in rows)  # split runs say so
     assert assembler.buffered_spans == 0
     assert assembler.stats.dropped_spans == 0
+
+
+def test_foreign_spans_below_a_run_do_not_stand_in_for_its_own(spans) -> None:
+    """A run's root says how many of our spans it started; a foreign span below it (an HTTP
+    client's) must not make up for one of ours still open when the root ends."""
+    foreign = trace.get_tracer("opentelemetry.instrumentation.httpx")
+    with agenttrace.agent_run("A"):
+        with foreign.start_as_current_span("GET"):
+            pass
+        still_open = agenttrace.tool_call("slow")  # started, so counted by the run; not ended
+    rows, _ = _feed(spans.all(), sees_starts=True)
+    still_open.finish()
+    assert _summary(rows) == [("A", [], True)]

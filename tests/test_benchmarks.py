@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import agenttrace
+from agenttrace import semconv
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -178,3 +181,25 @@ def test_end_to_end_benchmark_reports_each_size() -> None:
     assert size == "2" and float(instrumented) > 0 and float(disabled) > 0
     expected = float(instrumented) / float(disabled) - 1
     assert abs(float(overhead.rstrip("%")) / 100 - expected) < 0.01
+
+
+def test_the_floor_row_renders_every_value_as_a_constant(spans) -> None:
+    """The floor row is only a floor if its rendering really is a constant, and only then."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        bench_overhead = importlib.import_module("bench_overhead")  # a script, not a package
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    @agenttrace.tool(name="bash")
+    def bash(command: str) -> str:
+        return f"ran {command}"
+
+    with bench_overhead.floor_rendering():
+        bash(command="ls -la /srv")
+    bash(command="pwd")
+    floor, after = spans.named("execute_tool bash")  # names render as always, within too
+    assert floor.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"command": "ls -la"}'
+    assert floor.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "README.md\nsrc\n"
+    assert after.attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"command": "pwd"}'
+    assert after.attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == "ran pwd"

@@ -567,3 +567,25 @@ def test_without_a_c_encoder_factory_the_standard_encoder_serves(monkeypatch) ->
     kept = _content._kept_encoder()
     assert kept != _content._ENCODER.encode
     assert kept({"a": [1, "é"]}) == '{"a": [1, "é"]}'
+
+
+def test_a_flat_dict_changed_while_it_is_rendered_takes_the_general_path() -> None:
+    """Another thread may change a dict between the one-pass check and the encoding (say, to
+    hold NaN): the renderer never raises, it renders the value the general way instead."""
+    value = {"command": "ls -la", "n": 3}
+    renderer = _renderer()
+    expected = renderer.text("k", value), renderer.json("k", value)
+    real = _content._encode
+    calls = []
+
+    def changed_once(item: Any) -> str:
+        calls.append(item)
+        if len(calls) == 1:
+            raise ValueError("Out of range float values are not JSON compliant")
+        return real(item)
+
+    with mock.patch.object(_content, "_encode", changed_once):
+        assert renderer.text("k", value) == expected[0]
+    calls.clear()
+    with mock.patch.object(_content, "_encode", changed_once):
+        assert renderer.json_exact("k", value) == (expected[1], False)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 import agenttrace
+from agenttrace import _telemetry as telemetry_module
 from agenttrace import semconv
 from agenttrace._telemetry import CompatProbe, maxrss_to_bytes
 
@@ -122,31 +123,43 @@ def test_in_process_peak_rss_is_per_call(spans) -> None:
 @linux_only
 def test_a_child_forked_inside_a_call_measures_its_own_calls(spans) -> None:
     """The peak reset's state is the parent's: its calls in flight, its /proc/self. A child
-    forked inside a call starts afresh, or every call it makes would say "overlap"."""
+    forked inside a call starts afresh, whether it calls a tool inside that call or after it
+    returned there (the parent counts that call out, not the child), or every call it makes
+    would say "overlap"."""
 
     @agenttrace.tool
     def allocate(mib: int) -> int:
         return len(b"x" * (mib * MiB))
 
     @agenttrace.tool
-    def fork_inside() -> str:
-        read_end, write_end = os.pipe()
+    def fork_inside() -> int:
         pid = os.fork()
         if pid == 0:
-            try:
-                allocate(1)
-                (span,) = spans.named("execute_tool allocate")[-1:]
-                os.write(write_end, str(span.attributes[semconv.TELEMETRY_PEAK_SCOPE]).encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        scope = os.read(read_end, 100).decode()
-        os.waitpid(pid, 0)
-        os.close(read_end)
-        return scope
+            allocate(1)  # inside the call the child was forked in
+        return pid
+
+    def scope() -> str:
+        return str(
+            spans.named("execute_tool allocate")[-1].attributes[semconv.TELEMETRY_PEAK_SCOPE]
+        )
 
     allocate(1)  # the parent opens its /proc/self/clear_refs
-    assert fork_inside() == "call"
+    read_end, write_end = os.pipe()
+    pid = fork_inside()
+    if pid == 0:
+        try:
+            inside = scope()
+            allocate(1)  # after that call returned, in the child
+            os.write(write_end, f"{inside} {scope()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    scopes = os.read(read_end, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read_end)
+    assert scopes == "call call"
+    allocate(1)
+    assert scope() == "call"  # the parent's count is its own
 
 
 @linux_only
@@ -543,3 +556,16 @@ def test_popen_wait_poll_and_timeouts_measure_the_child(spans) -> None:
     span = spans.one("execute_tool waits")
     assert span.attributes[semconv.TOOL_EXIT_CODE] == 3  # the last child reaped, through poll()
     assert span.attributes[semconv.TELEMETRY_USER_TIME_S] > 0
+
+
+@linux_only
+def test_a_peak_at_or_below_the_launchers_is_read_from_proc(monkeypatch) -> None:
+    """Linux reports a process's peak as at least its launcher's. A probe reads that inherited
+    value once, when it is made; at or below it, the call's peak is the process's own (VmHWM)."""
+    monkeypatch.setattr(telemetry_module, "_read_vmhwm_kib", lambda: 12345)
+    monkeypatch.setattr(telemetry_module.OWN_PEAK, "_inherited", 1 << 40)  # a huge launcher
+    probe = telemetry_module.PreciseProbe()
+    assert probe.stop(probe.start(), None).max_rss_bytes == 12345 * 1024
+    monkeypatch.setattr(telemetry_module.OWN_PEAK, "_inherited", 0)  # nothing inherited
+    probe = telemetry_module.PreciseProbe()
+    assert probe.stop(probe.start(), None).max_rss_bytes > 12345 * 1024  # ru_maxrss itself

@@ -218,7 +218,7 @@ def _decoded_head(value: Any, count: int) -> tuple[str | None, int]:
 
 def _written(text: str) -> int:
     """Length of a string once written as JSON for an exporter (escapes and surrogates)."""
-    return len(_without_surrogates(_encode(text)))
+    return len(_without_surrogates(_ENCODER.encode(text)))  # a str: no encoder is built
 
 
 def _head(text: str, cap: int) -> int:
@@ -454,6 +454,7 @@ def _kept_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return _ENCODER.encode
+    sample = {"k": ['é\x00"\\', -(1 << 63), 2.5, True, None, {"n": [[]]}], "": {}}
     try:
         chunks = make(
             None,
@@ -470,15 +471,19 @@ def _kept_encoder() -> Callable[[Any], str]:
         def encode(value: Any) -> str:
             return "".join(chunks(value, 0))
 
-        sample = {"k": ['é\x00"\\', -(1 << 63), 2.5, True, None, {"n": [[]]}], "": {}}
-        if encode(sample) != _ENCODER.encode(sample):
-            return _ENCODER.encode
-        encode(math.nan)  # must refuse what `_ENCODER` refuses
-    except ValueError:
-        return encode
+        agrees = encode(sample) == _ENCODER.encode(sample) and _refuses_nan(encode)
     except Exception:  # noqa: BLE001 - a factory that is not what we know: the plain encoder
         return _ENCODER.encode
-    return _ENCODER.encode
+    return encode if agrees else _ENCODER.encode
+
+
+def _refuses_nan(encode: Callable[[Any], str]) -> bool:
+    """Whether `encode` refuses NaN, as strict JSON (and `_ENCODER`) does."""
+    try:
+        encode(math.nan)
+    except ValueError:
+        return True
+    return False
 
 
 _encode = _kept_encoder()
@@ -920,7 +925,12 @@ class Renderer:
         """A plain-text attribute (tool output, prompt, model text): strings as they are."""
         if not isinstance(value, str):
             if type(value) is dict and _flat_room(value, self.limit) >= 0:  # most tool results
-                return self._finish(key, _encode(value), False, False)
+                try:
+                    encoded = _encode(value)
+                except Exception:  # noqa: BLE001 - changed by another thread since the check
+                    pass
+                else:
+                    return self._finish(key, encoded, False, False)
             text, walked = _json_text(value, self.limit)
             return self._finish(key, text, walked, False)
         if len(value) > self.limit + _MARGIN:
@@ -952,7 +962,10 @@ class Renderer:
         if type(value) is dict and _flat_room(value, room) >= 0:  # native, small: most calls
             if redactor is not None and redactor.has_hook:
                 return self.json(key, value), False
-            encoded = _encode(value)
+            try:
+                encoded = _encode(value)
+            except Exception:  # noqa: BLE001 - changed by another thread since the check
+                return self.json(key, value), False
             text = encoded if redactor is None else redactor(key, encoded)
             if text is encoded and len(text) <= room and _without_surrogates(text) is text:
                 return text, True

@@ -158,7 +158,7 @@ class _PeakReset:
     previous reset (otherwise the peak is still the RSS at that reset, and the write is saved).
     Calls that overlap report the peak since the last reset: an upper bound on their own. A
     forked child starts afresh (`after_fork`): its own file descriptor, no call in flight, a
-    reset due.
+    reset due; a call it inherited in flight is the parent's to count (`generation`).
     """
 
     def __init__(self) -> None:
@@ -166,6 +166,7 @@ class _PeakReset:
         self._in_flight = 0
         self._fd = -1
         self._level = -1  # ru_maxrss just after the last reset; -1 when a reset is due
+        self.generation = 0  # forks so far: a call that began before one is not counted out
         self.available = sys.platform.startswith("linux") and os.access(
             "/proc/self/clear_refs", os.W_OK
         )
@@ -177,6 +178,7 @@ class _PeakReset:
         self._in_flight = 0
         self._fd = -1
         self._level = -1
+        self.generation += 1
 
     def enter(self, ru_maxrss: int) -> str:
         """Count a call in. Returns its peak scope, or "reset" when the caller must re-read."""
@@ -199,8 +201,11 @@ class _PeakReset:
         with self._lock:
             self._level = ru_maxrss
 
-    def leave(self, ru_maxrss: int) -> None:
+    def leave(self, ru_maxrss: int, generation: int) -> None:
+        """Count a call out: one that `enter` counted in when the generation was `generation`."""
         with self._lock:
+            if generation != self.generation:
+                return  # it began in the parent, before this process was forked
             self._in_flight -= 1
             if ru_maxrss > self._level:
                 self._level = -1
@@ -231,17 +236,18 @@ class PreciseProbe:
 
     def start(self) -> Any:
         before = resource.getrusage(self._who)
+        generation = self._peak.generation
         scope = self._peak.enter(before.ru_maxrss)
         if scope == "reset":
             before = resource.getrusage(self._who)
             self._peak.set_level(before.ru_maxrss)
             scope = "call"
-        return before, scope, threading.get_ident()
+        return before, scope, threading.get_ident(), generation
 
     def stop(self, state: Any, children: list[ChildUsage] | None) -> Telemetry:
-        before, scope, thread = state
+        before, scope, thread, generation = state
         after = resource.getrusage(self._who)
-        self._peak.leave(after.ru_maxrss)
+        self._peak.leave(after.ru_maxrss, generation)
         if not self._per_thread or thread == threading.get_ident():
             user = after.ru_utime - before.ru_utime
             system = after.ru_stime - before.ru_stime
