@@ -957,28 +957,21 @@ class Renderer:
         (`json_native`). Then the value's repr can be rebuilt from the text at export time
         instead of being rendered, redacted and stored beside it on every call."""
         redactor = self.redactor
+        if redactor is not None and redactor.has_hook:
+            return self.json(key, value), False
         # Room for the `args=(...), kwargs=` around the rebuilt repr, which must not be cut.
         room = self.limit - 64
-        if type(value) is dict and _flat_room(value, room) >= 0:  # native, small: most calls
-            if redactor is not None and redactor.has_hook:
-                return self.json(key, value), False
-            try:
-                encoded = _encode(value)
-            except Exception:  # noqa: BLE001 - changed by another thread since the check
-                return self.json(key, value), False
-            text = encoded if redactor is None else redactor(key, encoded)
-            if text is encoded and len(text) <= room and _without_surrogates(text) is text:
-                return text, True
-            return truncate_json(_without_surrogates(text), self.limit), False
-        if (redactor is not None and redactor.has_hook) or _fits(value, self.limit) < 0:
+        # A flat dict of plain values (most calls) is proven small and native in one pass.
+        flat = type(value) is dict and _flat_room(value, room) >= 0
+        if not flat and _fits(value, self.limit) < 0:
             return self.json(key, value), False
         try:
             encoded = _encode(value)
-        except Exception:  # noqa: BLE001 - not expected for plain data; the walk handles it all
+        except Exception:  # noqa: BLE001 - changed by another thread since the check
             return self.json(key, value), False
         text = encoded if redactor is None else redactor(key, encoded)
         text = truncate_json(_without_surrogates(text), self.limit)
-        exact = text is encoded and len(text) <= room and json_native(value)
+        exact = text is encoded and len(text) <= room and (flat or json_native(value))
         return text, exact
 
     def repr(self, key: str, text: str) -> str:

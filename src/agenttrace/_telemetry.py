@@ -226,12 +226,11 @@ class PreciseProbe:
     method = semconv.TELEMETRY_METHOD_PRECISE
 
     def __init__(self, platform: str | None = None) -> None:
-        self._platform = sys.platform if platform is None else platform
         self._who = resource.RUSAGE_THREAD if _HAS_THREAD_USAGE else resource.RUSAGE_SELF
         # Per-thread figures only mean something on the thread that took the first reading.
         self._per_thread = _HAS_THREAD_USAGE
         self._peak = _PEAK_RESET
-        self._rss_unit = maxrss_to_bytes(1, self._platform)
+        self._rss_unit = maxrss_to_bytes(1, platform)  # bytes per unit of ru_maxrss
         self._inherited = OWN_PEAK.inherited()  # read once here, not on a call's path
 
     def start(self) -> Any:
